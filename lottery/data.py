@@ -1,0 +1,408 @@
+"""Datasets as device tensors, train/validation splits and per-member batches.
+
+Airbench style: each split lives whole on the target device as normalized float32
+tensors; batches are drawn by indexing, augmentation is done on batches on the
+device, and there is no DataLoader.  The training engine trains K "members" at
+once; :class:`MemberBatches` gives each member its own reproducible data order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "DATA_ENV",
+    "DATASETS",
+    "DataBundle",
+    "DataUnavailable",
+    "DatasetSpec",
+    "MemberBatches",
+    "Split",
+    "augment_batch",
+    "data_root",
+    "epoch_seed",
+    "evaluation_batches",
+    "load",
+    "split_indices",
+]
+
+DATA_ENV = "LOTTERY_DATA"
+CROP_PADDING = 4  # pixels of zero padding before the random crop (CIFAR recipe)
+
+
+def data_root(root: str | Path | None = None) -> Path:
+    """Dataset folder: ``root`` if given, else ``$LOTTERY_DATA``, else ``./data``."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path("data")
+
+
+class DataUnavailable(RuntimeError):
+    """A real dataset is neither on disk nor downloadable (one-line message)."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: normalized float32 images ``x`` (N, C, H, W) and int64 labels ``y`` (N,)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.x.ndim != 4 or self.y.ndim != 1 or self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(
+                f"Split needs x (N, C, H, W) and y (N,); got {tuple(self.x.shape)} "
+                f"and {tuple(self.y.shape)}"
+            )
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+
+@dataclass(frozen=True)
+class DataBundle:
+    """A dataset loaded for an experiment: train/val/test splits plus metadata."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int
+    input_shape: tuple[int, int, int]
+    augment: bool
+    synthetic: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Registry entry.  ``mean``/``std`` are per-channel normalization constants."""
+
+    name: str
+    title: str
+    num_classes: int
+    input_shape: tuple[int, int, int]
+    augment: bool
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    torchvision_class: str | None = None  # real datasets
+    synthetic_seed: int | None = None  # synthetic datasets
+    synthetic_train: int = 3000  # synthetic train pool (validation is split from it)
+    synthetic_test: int = 1000
+
+    @property
+    def synthetic(self) -> bool:
+        return self.torchvision_class is None
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec("mnist", "MNIST", 10, (1, 28, 28), False,
+                    (0.1307,), (0.3081,), torchvision_class="MNIST"),
+        DatasetSpec("fashion_mnist", "Fashion-MNIST", 10, (1, 28, 28), False,
+                    (0.2860,), (0.3530,), torchvision_class="FashionMNIST"),
+        DatasetSpec("cifar10", "CIFAR-10", 10, (3, 32, 32), True,
+                    (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
+                    torchvision_class="CIFAR10"),
+        DatasetSpec("cifar100", "CIFAR-100", 100, (3, 32, 32), True,
+                    (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762),
+                    torchvision_class="CIFAR100"),
+        DatasetSpec("synthetic_mnist", "synthetic MNIST-shaped stand-in", 10, (1, 28, 28),
+                    False, synthetic_seed=1_000),
+        DatasetSpec("synthetic_cifar10", "synthetic CIFAR-10-shaped stand-in", 10, (3, 32, 32),
+                    True, synthetic_seed=2_000),
+    )
+}  # fmt: skip
+
+
+def split_indices(
+    num_train: int, val_size: int, split_seed: int, train_subset: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, val) indices into the original training set.
+
+    A permutation seeded by ``split_seed`` holds out its first ``val_size`` entries
+    as validation; training keeps the rest in permuted order, truncated to the first
+    ``train_subset`` (clamped to what is available) when given.
+    """
+    if not 0 <= val_size < num_train:
+        raise ValueError(f"val_size must be in [0, {num_train}); got {val_size}")
+    if train_subset is not None and train_subset < 1:
+        raise ValueError(f"train_subset must be positive; got {train_subset}")
+    generator = torch.Generator().manual_seed(split_seed)
+    order = torch.randperm(num_train, generator=generator)
+    val, train = order[:val_size], order[val_size:]
+    if train_subset is not None:
+        train = train[:train_subset]
+    return train, val
+
+
+def _unavailable(spec: DatasetSpec, root: Path, reason: str) -> DataUnavailable:
+    where = root.resolve()
+    return DataUnavailable(
+        f"{spec.title} ({spec.name}) not available in {where} ({reason}); "
+        f"set {DATA_ENV} to a folder holding it in torchvision layout, "
+        f"or load with download=True while online"
+    )
+
+
+def _torchvision_split(spec: DatasetSpec, root: Path, train: bool, download: bool):
+    """Open one torchvision split: from disk first, then (optionally) by downloading."""
+    import torchvision.datasets
+
+    cls = getattr(torchvision.datasets, spec.torchvision_class)
+    try:
+        return cls(str(root), train=train, download=False)
+    except Exception as missing:  # torchvision raises RuntimeError for missing files
+        if not download:
+            raise _unavailable(spec, root, "files missing and download=False") from missing
+    try:
+        return cls(str(root), train=train, download=True)
+    except Exception as failed:
+        reason = f"download failed: {type(failed).__name__}"
+        raise _unavailable(spec, root, reason) from failed
+
+
+def _raw_tensors(dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images (N, C, H, W) and int64 labels from a torchvision dataset, no PIL."""
+    data = torch.as_tensor(dataset.data)
+    if data.ndim == 3:  # MNIST-like: (N, H, W)
+        data = data.unsqueeze(1)
+    else:  # CIFAR-like: numpy (N, H, W, C)
+        data = data.permute(0, 3, 1, 2)
+    labels = torch.as_tensor(dataset.targets, dtype=torch.int64)
+    return data.contiguous(), labels
+
+
+def _normalized(
+    images: torch.Tensor, mean: Sequence[float], std: Sequence[float], device: torch.device
+) -> torch.Tensor:
+    """uint8 -> float32 in [0, 1] -> per-channel standardized, on ``device``."""
+    x = images.to(device).to(torch.float32).div_(255.0)
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    return x.sub_(mean_t).div_(std_t)
+
+
+def _synthetic_pool(spec: DatasetSpec) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Deterministic class-structured images: (train_x, train_y, test_x, test_y) on the CPU.
+
+    Each class has a smooth, left-right symmetric random prototype (so flip/crop
+    augmentation keeps the class); an example is a random-contrast prototype plus
+    a shared smooth nuisance pattern plus pixel noise.  Standardized per channel
+    with the statistics of the training pool.
+    """
+    channels, height, width = spec.input_shape
+    generator = torch.Generator().manual_seed(spec.synthetic_seed)
+
+    def smooth(count: int) -> torch.Tensor:
+        coarse = torch.randn(count, channels, height // 4, width // 4, generator=generator)
+        fine = F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
+        fine = (fine + fine.flip(-1)) / 2
+        return fine / fine.flatten(1).std(dim=1).view(-1, 1, 1, 1)
+
+    prototypes = smooth(spec.num_classes)
+
+    def sample(count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = torch.arange(count) % spec.num_classes
+        labels = labels[torch.randperm(count, generator=generator)]
+        contrast = 0.15 + 0.45 * torch.rand(count, 1, 1, 1, generator=generator)
+        nuisance = smooth(count)
+        noise = torch.randn(count, channels, height, width, generator=generator)
+        images = contrast * prototypes[labels] + 1.0 * nuisance + 1.0 * noise
+        return images, labels
+
+    train_x, train_y = sample(spec.synthetic_train)
+    test_x, test_y = sample(spec.synthetic_test)
+    mean = train_x.mean(dim=(0, 2, 3), keepdim=True)
+    std = train_x.std(dim=(0, 2, 3), keepdim=True)
+    return (train_x - mean) / std, train_y, (test_x - mean) / std, test_y
+
+
+def load(
+    name: str,
+    root: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    val_size: int = 5000,
+    split_seed: int = 0,
+    train_subset: int | None = None,
+    download: bool = True,
+) -> DataBundle:
+    """Load dataset ``name`` whole onto ``device`` with a seeded train/validation split.
+
+    ``val_size`` examples are held out of the training set by a permutation fixed
+    by ``split_seed`` (the test set is untouched); synthetic datasets use
+    ``min(val_size, train_pool // 6)``.  ``train_subset`` keeps the first n of the
+    remaining (permuted) training examples.  Real datasets come from torchvision
+    files under :func:`data_root`; missing files raise :class:`DataUnavailable`.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+    spec = DATASETS[name]
+    device = torch.device(device)
+
+    if spec.synthetic:
+        train_x, train_y, test_x, test_y = _synthetic_pool(spec)
+        val_size = min(val_size, len(train_y) // 6)
+        train_idx, val_idx = split_indices(len(train_y), val_size, split_seed, train_subset)
+
+        def make(x: torch.Tensor, y: torch.Tensor) -> Split:
+            return Split(x.to(device, torch.float32), y.to(device, torch.int64))
+
+        train = make(train_x[train_idx], train_y[train_idx])
+        val = make(train_x[val_idx], train_y[val_idx])
+        test = make(test_x, test_y)
+        source = f"seed {spec.synthetic_seed}"
+    else:
+        folder = data_root(root)
+        raw_train_x, raw_train_y = _raw_tensors(_torchvision_split(spec, folder, True, download))
+        raw_test_x, raw_test_y = _raw_tensors(_torchvision_split(spec, folder, False, download))
+        train_idx, val_idx = split_indices(len(raw_train_y), val_size, split_seed, train_subset)
+
+        def make(x: torch.Tensor, y: torch.Tensor) -> Split:
+            return Split(_normalized(x, spec.mean, spec.std, device), y.to(device))
+
+        train = make(raw_train_x[train_idx], raw_train_y[train_idx])
+        val = make(raw_train_x[val_idx], raw_train_y[val_idx])
+        test = make(raw_test_x, raw_test_y)
+        source = f"real, {folder.resolve()}"
+
+    sizes = f"{len(train)}/{len(val)}/{len(test)}"
+    return DataBundle(
+        name=spec.name,
+        train=train,
+        val=val,
+        test=test,
+        num_classes=spec.num_classes,
+        input_shape=spec.input_shape,
+        augment=spec.augment,
+        synthetic=spec.synthetic,
+        description=f"{spec.title} ({source}, {sizes})",
+    )
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def epoch_seed(data_seed: int, epoch: int) -> int:
+    """Generator seed for one member's epoch: a SplitMix64 mix of (data_seed, epoch)."""
+    mask = (1 << 64) - 1
+    z = (data_seed * 0x9E3779B97F4A7C15 + epoch + 0x632BE59BD9B4E019) & mask
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    return (z ^ (z >> 31)) >> 1  # 63 bits: a valid torch seed
+
+
+def augment_batch(
+    x: torch.Tensor, flip: torch.Tensor, offsets: torch.Tensor, padding: int = CROP_PADDING
+) -> torch.Tensor:
+    """Flip and pad-crop a batch in one gather.
+
+    ``x`` is (..., C, H, W); ``flip`` (...) bool; ``offsets`` (..., 2) integer (row, col)
+    crop corners in ``[0, 2 * padding]`` within the zero-padded image.  Offset
+    ``(padding, padding)`` without flip returns ``x`` unchanged.  The padding is zero
+    in the *normalized* space, i.e. the per-channel dataset mean rather than black:
+    a deliberate, harmless departure from torchvision's ``RandomCrop(padding=4)``.
+    """
+    *lead, channels, height, width = x.shape
+    flat = x.reshape(-1, channels, height, width)
+    padded = F.pad(flat, (padding, padding, padding, padding))
+    flip = flip.reshape(-1, 1).to(x.device)
+    offsets = offsets.reshape(-1, 2).to(x.device)
+    rows = offsets[:, :1] + torch.arange(height, device=x.device)  # (M, H)
+    cols_forward = torch.arange(width, device=x.device)
+    cols = offsets[:, 1:] + torch.where(flip, cols_forward.flip(0), cols_forward)  # (M, W)
+    index = torch.arange(flat.shape[0], device=x.device)
+    out = padded[
+        index[:, None, None, None],
+        torch.arange(channels, device=x.device)[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ]
+    return out.reshape(*lead, channels, height, width)
+
+
+class MemberBatches:
+    """Per-member batches drawn by index from a Split on its device.
+
+    Member k's epoch e uses a CPU ``torch.Generator`` seeded by
+    ``epoch_seed(data_seeds[k], e)`` for, in order, its permutation, flips and crop
+    offsets.  So member k equals a one-member instance with the same seed, and
+    ``get(i)`` does not depend on earlier calls.  The current epoch's order (and
+    augmentation draws) are cached on the device; each step only indexes.
+    """
+
+    def __init__(
+        self, split: Split, data_seeds: Sequence[int], batch_size: int, augment: bool
+    ) -> None:
+        if len(data_seeds) == 0:
+            raise ValueError("data_seeds must name at least one member")
+        if not 0 < batch_size <= len(split):
+            raise ValueError(f"batch_size must be in [1, {len(split)}]; got {batch_size}")
+        self.split = split
+        self.data_seeds = tuple(int(seed) for seed in data_seeds)
+        self.batch_size = batch_size
+        self.augment = augment
+        self.iterations_per_epoch = len(split) // batch_size
+        self._epoch: int | None = None
+        self._order: torch.Tensor | None = None  # (K, N) example indices
+        self._flip: torch.Tensor | None = None  # (K, N) bool, by position in the order
+        self._offsets: torch.Tensor | None = None  # (K, N, 2)
+
+    @property
+    def num_members(self) -> int:
+        return len(self.data_seeds)
+
+    def _draw_epoch(self, epoch: int) -> None:
+        size = len(self.split)
+        orders, flips, offsets = [], [], []
+        for seed in self.data_seeds:
+            generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+            orders.append(torch.randperm(size, generator=generator))
+            if self.augment:
+                flips.append(torch.rand(size, generator=generator) < 0.5)
+                offsets.append(
+                    torch.randint(0, 2 * CROP_PADDING + 1, (size, 2), generator=generator)
+                )
+        device = self.split.device
+        self._order = torch.stack(orders).to(device)
+        if self.augment:
+            self._flip = torch.stack(flips).to(device)
+            self._offsets = torch.stack(offsets).to(device)
+        self._epoch = epoch
+
+    def get(self, iteration: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch for global ``iteration``: x (K, B, C, H, W), y (K, B) on the split's device."""
+        if iteration < 0:
+            raise ValueError(f"iteration must be non-negative; got {iteration}")
+        epoch, step = divmod(iteration, self.iterations_per_epoch)
+        if epoch != self._epoch:
+            self._draw_epoch(epoch)
+        window = slice(step * self.batch_size, (step + 1) * self.batch_size)
+        index = self._order[:, window]  # (K, B)
+        x = self.split.x[index]
+        y = self.split.y[index]
+        if self.augment:
+            x = augment_batch(x, self._flip[:, window], self._offsets[:, window])
+        return x, y
+
+
+def evaluation_batches(split: Split, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Sequential (x, y) slices of ``split`` covering every example (last one may be short)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive; got {batch_size}")
+    for start in range(0, len(split), batch_size):
+        yield split.x[start : start + batch_size], split.y[start : start + batch_size]

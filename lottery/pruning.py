@@ -1,0 +1,113 @@
+"""Pruning: turn trained weights and the current mask into the next, sparser mask.
+
+Every criterion gives each surviving weight a score; the lowest-scoring survivors are removed.
+Magnitude pruning (Frankle & Carbin 2019) scores by ``|w_final|``. Per-layer pruning removes a
+fraction of each layer's survivors at the rate of the layer's kind (conv / fc / output);
+global pruning ranks the survivors of all prunable layers together (VGG-19, ResNet-18).
+Ties are broken deterministically: among equal scores the lower flat index is removed first.
+
+``rounds`` lets one call reach the density of several rounds at once (one-shot pruning keeps
+``(1 - rate) ** rounds`` of the weights); iterative pruning calls it with ``rounds=1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+from torch import Tensor
+
+from lottery.masks import Mask
+
+Weights = Mapping[str, Tensor]
+
+
+def _magnitude_change(init: Tensor, final: Tensor) -> Tensor:
+    return final.abs() - init.abs()
+
+
+# Zhou et al. 2019, "Deconstructing Lottery Tickets": higher score = kept.
+CRITERIA: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "large_final": lambda init, final: final.abs(),
+    "small_final": lambda init, final: -final.abs(),
+    "large_init": lambda init, final: init.abs(),
+    "small_init": lambda init, final: -init.abs(),
+    "large_init_large_final": lambda init, final: torch.minimum(init.abs(), final.abs()),
+    "small_init_small_final": lambda init, final: -torch.maximum(init.abs(), final.abs()),
+    "magnitude_increase": _magnitude_change,
+    "movement": lambda init, final: (final - init).abs(),
+}
+
+
+def scores(criterion: str, init: Weights, final: Weights, seed: int = 0) -> dict[str, Tensor]:
+    """Per-layer scores of ``criterion``; ``*_same_sign`` variants score sign flips lowest;
+    ``random`` draws scores from ``seed``."""
+    base = criterion.removesuffix("_same_sign")
+    if criterion == "random":
+        generator = torch.Generator().manual_seed(seed)
+        return {n: torch.rand(final[n].shape, generator=generator) for n in final}
+    if base not in CRITERIA:
+        allowed = sorted(CRITERIA) + [f"{c}_same_sign" for c in sorted(CRITERIA)] + ["random"]
+        raise ValueError(f"unknown pruning criterion {criterion!r}; choose one of {allowed}")
+    out = {}
+    for name in final:
+        score = CRITERIA[base](init[name].float().cpu(), final[name].float().cpu())
+        if criterion.endswith("_same_sign"):
+            flipped = torch.sign(init[name].cpu()) != torch.sign(final[name].cpu())
+            score = torch.where(flipped, torch.full_like(score, -torch.inf), score)
+        out[name] = score
+    return out
+
+
+def remove_lowest(score: Tensor, alive: Tensor, count: int) -> Tensor:
+    """``alive`` with its ``count`` lowest-scoring True entries set False (stable tie-break)."""
+    flat_alive = alive.flatten()
+    count = max(0, min(count, int(flat_alive.sum())))
+    ranked = torch.where(flat_alive, score.flatten().double(), torch.inf)
+    order = torch.argsort(ranked, stable=True)
+    survivors = flat_alive.clone()
+    survivors[order[:count]] = False
+    return survivors.view_as(alive)
+
+
+def _to_remove(alive: int, rate: float, rounds: float) -> int:
+    keep = int(alive * (1.0 - rate) ** rounds + 0.5)
+    return alive - keep
+
+
+def prune_layerwise(layer_scores: Mapping[str, Tensor], mask: Mask, rates: Mapping[str, float],
+                    rounds: float = 1.0) -> Mask:
+    """Remove ``rates[layer]`` of each layer's surviving weights (per round)."""
+    new = Mask()
+    for name, alive in mask.items():
+        count = _to_remove(int(alive.sum()), rates[name], rounds)
+        new[name] = remove_lowest(layer_scores[name], alive, count)
+    return new
+
+
+def prune_global(layer_scores: Mapping[str, Tensor], mask: Mask, rate: float,
+                 rounds: float = 1.0) -> Mask:
+    """Remove ``rate`` of all surviving weights, ranked together across the mask's layers."""
+    names = list(mask)
+    flat_scores = torch.cat([layer_scores[n].flatten().double() for n in names])
+    flat_alive = torch.cat([mask[n].flatten() for n in names])
+    count = _to_remove(int(flat_alive.sum()), rate, rounds)
+    survivors = remove_lowest(flat_scores, flat_alive, count)
+    new, start = Mask(), 0
+    for name in names:
+        size = mask[name].numel()
+        new[name] = survivors[start:start + size].view_as(mask[name])
+        start += size
+    return new
+
+
+def random_mask_like(mask: Mask, seed: int) -> Mask:
+    """A random mask with exactly the same number of survivors in every layer as ``mask``."""
+    generator = torch.Generator().manual_seed(seed)
+    new = Mask()
+    for name, alive in mask.items():
+        order = torch.randperm(alive.numel(), generator=generator)
+        layer = torch.zeros(alive.numel(), dtype=torch.bool)
+        layer[order[: int(alive.sum())]] = True
+        new[name] = layer.view_as(alive)
+    return new
