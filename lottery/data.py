@@ -197,13 +197,17 @@ def _normalized(
     return x.sub_(mean_t).div_(std_t)
 
 
-def _synthetic_pool(spec: DatasetSpec) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _synthetic_pool(
+    spec: DatasetSpec,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Deterministic class-structured images: (train_x, train_y, test_x, test_y) on the CPU.
 
     Each class has a smooth, left-right symmetric random prototype (so flip/crop
-    augmentation keeps the class); an example is a random-contrast prototype plus
-    a shared smooth nuisance pattern plus pixel noise.  Standardized per channel
-    with the statistics of the training pool.
+    augmentation keeps the class); an example is its class prototype at a random
+    contrast in [0.2, 0.8], plus a class-independent smooth pattern and pixel noise
+    (unit std each).  LeNet-300-100 reaches ~70% test accuracy, a small convnet ~80%,
+    within a few hundred Adam steps.  Standardized per channel with the statistics of
+    the training pool.
     """
     channels, height, width = spec.input_shape
     generator = torch.Generator().manual_seed(spec.synthetic_seed)
@@ -219,10 +223,10 @@ def _synthetic_pool(spec: DatasetSpec) -> tuple[torch.Tensor, torch.Tensor, torc
     def sample(count: int) -> tuple[torch.Tensor, torch.Tensor]:
         labels = torch.arange(count) % spec.num_classes
         labels = labels[torch.randperm(count, generator=generator)]
-        contrast = 0.15 + 0.45 * torch.rand(count, 1, 1, 1, generator=generator)
+        contrast = 0.2 + 0.6 * torch.rand(count, 1, 1, 1, generator=generator)
         nuisance = smooth(count)
         noise = torch.randn(count, channels, height, width, generator=generator)
-        images = contrast * prototypes[labels] + 1.0 * nuisance + 1.0 * noise
+        images = contrast * prototypes[labels] + nuisance + noise
         return images, labels
 
     train_x, train_y = sample(spec.synthetic_train)
@@ -400,7 +404,9 @@ class MemberBatches:
         return x, y
 
 
-def evaluation_batches(split: Split, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def evaluation_batches(
+    split: Split, batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Sequential (x, y) slices of ``split`` covering every example (last one may be short)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive; got {batch_size}")
