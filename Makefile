@@ -1,7 +1,7 @@
 # Lottery Ticket Hypothesis reproduction suite.
 #   make install        create .venv and install the project (+dev extras)
 #   make test           unit tests, then notebooks executed under nbval (smoke profile)
-#   make reproduce-all  run every experiment notebook (PROFILE=quick|full|smoke)
+#   make reproduce-all  run every experiment notebook (PROFILE=quick|paper|smoke)
 #   make reproduce NB=<name>   run a single notebook
 PYTHON  ?= python3
 VENV    := .venv

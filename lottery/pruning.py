@@ -63,8 +63,10 @@ def remove_lowest(score: Tensor, alive: Tensor, count: int) -> Tensor:
     """``alive`` with its ``count`` lowest-scoring True entries set False (stable tie-break)."""
     flat_alive = alive.flatten()
     count = max(0, min(count, int(flat_alive.sum())))
-    ranked = torch.where(flat_alive, score.flatten().double(), torch.inf)
-    order = torch.argsort(ranked, stable=True)
+    # rank only the alive entries (ascending flat index), so an alive +inf/NaN score can never
+    # lose its place to an already-pruned weight
+    alive_index = flat_alive.nonzero().flatten()
+    order = alive_index[torch.argsort(score.flatten()[alive_index].double(), stable=True)]
     survivors = flat_alive.clone()
     survivors[order[:count]] = False
     return survivors.view_as(alive)

@@ -1,0 +1,253 @@
+"""What the experiment notebooks share: parameter checks, the data/profile decision, the banner.
+
+A notebook's ``parameters`` cell holds plain values (papermill injects replacements); the next
+cell calls :func:`validate_parameters`, which raises a one-line :class:`HparamError` before any
+work, then :func:`setup`, which decides between the real dataset and its synthetic stand-in:
+
+- profile ``smoke``: always the synthetic stand-in (the profile is for CI, not the science);
+- real data present: real data;
+- real data absent: the synthetic stand-in, marked "synthetic data" everywhere, except under
+  profile ``paper``, where a missing dataset is an error (:class:`DataUnavailable`).
+
+The returned :class:`Session` runs each experiment in one call (``session.imp("lenet")``), with
+the profile's hyperparameters, the notebook's trials and seed, and the run store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from lottery.data import DATASETS, DataBundle, DataUnavailable, Split, load
+from lottery.data import data_root as resolve_data_root
+from lottery.experiments import ExperimentResult, run_imp, run_oneshot
+from lottery.hparams import ExperimentHparams, HparamError
+from lottery.models import REGISTRY, build, weight_counts
+from lottery.presets import PRESETS, PROFILES, resolve, scale_iterations
+from lottery.store import RUNS_ENV, RunStore
+
+PROFILE_ENV = "LOTTERY_PROFILE"
+DEFAULT_PROFILE = "quick"
+SMOKE_FIGURES = Path("runs") / "figures-smoke"
+
+# Under smoke, the big CIFAR nets are cut much further so a notebook check stays within seconds
+# on a CPU: (iterations, eval_every, overrides, (train, val, test) examples kept). Pipeline only.
+SMOKE_CAPS: dict[str, tuple[int, int, dict, tuple[int, int, int]]] = {
+    "vgg19": (3, 1, {"trials": 1, "levels": 1, "controls": (), "training__batch_size": 8},
+              (128, 32, 32)),
+    "resnet18": (6, 2, {"trials": 1, "levels": 1, "training__batch_size": 32}, (256, 64, 64)),
+}
+
+
+def project_root() -> Path:
+    """The repository holding the package (where ``figures/`` and ``runs/`` live), else cwd."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").exists() else Path.cwd()
+
+
+def default_profile() -> str:
+    """``$LOTTERY_PROFILE``, else ``quick``: how CI forces ``smoke`` on every notebook."""
+    return os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+
+
+def _fail(name: str, allowed: str, value) -> None:
+    raise HparamError(f"parameter {name} must be {allowed}; got {value!r}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_parameters(*, profile: str, trials: int | None = None, seed: int = 0,
+                        device: str | None = "auto", data_root: str | None = None,
+                        output_dir: str | None = None, **specific) -> None:
+    """Raise :class:`HparamError` (one line) for a bad notebook parameter.
+
+    ``specific`` holds the notebook's own parameters; recognised by name: ``dropout`` (bool),
+    ``rewind_ks`` (non-empty list of non-negative ints), ``sweep_model`` (a model name).
+    """
+    if profile not in PROFILES:
+        _fail("profile", f"one of {', '.join(PROFILES)}", profile)
+    if trials is not None and not (_is_int(trials) and trials >= 1):
+        _fail("trials", "a positive integer or None (the profile's)", trials)
+    if not (_is_int(seed) and seed >= 0):
+        _fail("seed", "a non-negative integer", seed)
+    if device not in (None, "auto"):
+        try:
+            torch.device(device)
+        except (RuntimeError, TypeError):
+            _fail("device", "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", device)
+    for name, value in (("data_root", data_root), ("output_dir", output_dir)):
+        if value is not None and not isinstance(value, str | os.PathLike):
+            _fail(name, "a path or None", value)
+    for name, value in specific.items():
+        if name == "dropout" and not isinstance(value, bool):
+            _fail(name, "True or False", value)
+        elif name == "rewind_ks" and not (isinstance(value, Sequence) and len(value) > 0
+                                          and all(_is_int(k) and k >= 0 for k in value)):
+            _fail(name, "a non-empty list of non-negative integers (paper iterations)", value)
+        elif name == "sweep_model" and value not in ("vgg19", "resnet18"):
+            _fail(name, "'vgg19' or 'resnet18'", value)
+
+
+def real_data_available(dataset: str, root: str | Path | None = None) -> bool:
+    """Whether the real ``dataset`` loads from disk (no download attempted)."""
+    try:
+        load(dataset, root=root, val_size=1000, download=False)
+    except DataUnavailable:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Session:
+    """One notebook's run: the data decision, where things go, and the experiment calls."""
+
+    notebook: str
+    profile: str
+    dataset: str              # the presets' real dataset (e.g. "mnist", "cifar10")
+    synthetic: bool           # True: every experiment runs on the synthetic stand-in
+    device: str
+    data_root: Path
+    trials: int | None
+    seed: int
+    output_dir: Path          # figures go to output_dir / notebook / name.{png,pdf}
+    store: RunStore
+    reason: str               # why real or synthetic data
+
+    @property
+    def data_label(self) -> str:
+        """The dataset as figure titles name it: "MNIST" or "synthetic data (MNIST stand-in)"."""
+        title = DATASETS[self.dataset].title
+        return f"synthetic data ({title} stand-in)" if self.synthetic else title
+
+    @property
+    def comparable(self) -> bool:
+        """Whether paper-vs-ours verdicts mean anything (real data, not the smoke profile)."""
+        return not self.synthetic and self.profile != "smoke"
+
+    @property
+    def banner(self) -> str:
+        lines = [f"profile  : {self.profile} ({PROFILES[self.profile].description})",
+                 f"dataset  : {self.data_label} [{self.reason}]",
+                 f"device   : {self.device} ({_device_detail(self.device)})",
+                 f"trials   : {self.trials or 'profile default'}, seed {self.seed}",
+                 f"figures  : {self.output_dir / self.notebook}",
+                 f"run store: {self.store.root}"]
+        if self.synthetic:
+            lines.append("NOTE: synthetic data -- numbers check the pipeline, not the paper; "
+                         "verdicts are n/a")
+        elif self.profile == "smoke":
+            lines.append("NOTE: smoke profile -- verdicts are n/a")
+        return "\n".join(lines)
+
+    def hparams(self, preset: str, **overrides) -> ExperimentHparams:
+        """``preset`` resolved under the profile, with the notebook's data, trials and seed."""
+        changes: dict = {"seed": self.seed}
+        if self.trials is not None:
+            changes["trials"] = self.trials
+        hp = resolve(preset, self.profile, synthetic=self.synthetic)
+        model = PRESETS[preset].model.name
+        if self.profile == "smoke" and model in SMOKE_CAPS:
+            iterations, eval_every, caps, _ = SMOKE_CAPS[model]
+            hp = scale_iterations(hp, iterations, eval_every).replace(**caps)
+            changes.pop("trials", None)  # the smoke caps win: keep CI fast
+        return hp.replace(**changes).replace(**overrides)
+
+    def _options(self, hp: ExperimentHparams) -> dict:
+        options = {"store": self.store, "device": self.device, "data_root": self.data_root,
+                   "progress": False}
+        if self.profile == "smoke" and hp.model.name in SMOKE_CAPS:
+            options["data"] = _smoke_bundle(hp, self.device, SMOKE_CAPS[hp.model.name][3])
+        return options
+
+    def imp(self, preset: str, **overrides) -> ExperimentResult:
+        """Iterative magnitude pruning of ``preset`` (stored runs are loaded, not retrained)."""
+        hp = self.hparams(preset, **overrides)
+        return run_imp(hp, **self._options(hp))
+
+    def oneshot(self, preset: str, **overrides) -> ExperimentResult:
+        """One-shot pruning of ``preset`` to each of ``oneshot_rounds``."""
+        hp = self.hparams(preset, **overrides)
+        return run_oneshot(hp, **self._options(hp))
+
+    def rewind_sweep(self, preset: str, ks: Sequence[int], **overrides) -> dict[int, ExperimentResult]:
+        """IMP of ``preset`` rewinding to each k (paper iterations, scaled like the profile's
+        training); returns {scaled k: result}, duplicates after scaling run once."""
+        base = self.hparams(preset, **overrides)
+        factor = base.training.iterations / PRESETS[preset].training.iterations
+        scaled = sorted({0 if k == 0 else max(1, round(k * factor)) for k in ks})
+        scaled = [k for k in scaled if k < base.training.iterations]
+        return {k: run_imp(base.replace(rewind_iteration=k), **self._options(base))
+                for k in scaled}
+
+    def figure_dir(self) -> Path:
+        return self.output_dir / self.notebook
+
+
+@lru_cache(maxsize=4)
+def _smoke_bundle(hp: ExperimentHparams, device: str, sizes: tuple[int, int, int]) -> DataBundle:
+    """The (synthetic) data of ``hp`` cut to ``sizes`` = (train, val, test) examples."""
+    bundle = load(hp.data.dataset, device=device, val_size=hp.data.val_size,
+                  split_seed=hp.data.split_seed, train_subset=hp.data.train_subset)
+    parts = {name: Split(split.x[:n], split.y[:n]) for (name, split), n
+             in zip((("train", bundle.train), ("val", bundle.val), ("test", bundle.test)), sizes)}
+    return dataclasses.replace(bundle, **parts,
+                               description=f"{bundle.description}, smoke cut to "
+                                           f"{sizes[0]}/{sizes[1]}/{sizes[2]}")
+
+
+def _device_detail(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def setup(notebook: str, dataset: str, profile: str, *, data_root: str | Path | None = None,
+          device: str | None = "auto", trials: int | None = None, seed: int = 0,
+          output_dir: str | Path | None = None) -> Session:
+    """Decide real vs synthetic data for ``dataset`` under ``profile`` and return the session.
+
+    Raises :class:`DataUnavailable` (one line) when the profile is ``paper`` and the real data
+    is missing. ``output_dir`` None: ``figures/``, or ``runs/figures-smoke/`` under smoke so CI
+    never overwrites committed figures (both under the project root).
+    """
+    validate_parameters(profile=profile, trials=trials, seed=seed, device=device)
+    root = resolve_data_root(data_root)
+    if PROFILES[profile].synthetic:
+        synthetic, reason = True, f"profile {profile} always uses the stand-in"
+    elif real_data_available(dataset, root):
+        synthetic, reason = False, f"real, {root.resolve()}"
+    elif profile == "paper":
+        raise DataUnavailable(f"profile 'paper' needs the real {DATASETS[dataset].title}, "
+                              f"absent from {root.resolve()}; set LOTTERY_DATA or data_root")
+    else:
+        synthetic, reason = True, f"real {DATASETS[dataset].title} absent from {root.resolve()}"
+    if device in (None, "auto"):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    base = project_root()
+    if output_dir is None:
+        output_dir = base / (SMOKE_FIGURES if profile == "smoke" else "figures")
+    store = RunStore(None if os.environ.get(RUNS_ENV) else base / "runs")
+    return Session(notebook, profile, dataset, synthetic, str(device), root, trials, seed,
+                   Path(output_dir), store, reason)
+
+
+def architecture_table(models: Sequence[str]) -> pd.DataFrame:
+    """Per model: weights, prunable weights and parameters of one network, beside Table 1."""
+    rows = []
+    for name in models:
+        counts = weight_counts(build(name))
+        rows.append({"model": name, "weights": counts["weights"],
+                     "prunable": counts["prunable"], "parameters": counts["parameters"],
+                     "paper (Table 1)": REGISTRY[name].paper_weights,
+                     "description": REGISTRY[name].description})
+    return pd.DataFrame(rows).set_index("model")

@@ -1,0 +1,201 @@
+"""Protocol tests of the training engine: masks hold, early stopping, batching, resuming."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from lottery.data import DataBundle, MemberBatches, Split, load
+from lottery.hparams import HparamError, ModelHparams, TrainingHparams
+from lottery.masks import Mask
+from lottery.members import member_state
+from lottery.models import build
+from lottery.pruning import prune_layerwise, random_mask_like, scores
+from lottery.training import Member, evaluation_iterations, train
+
+LENET = ModelHparams("lenet")
+
+
+@pytest.fixture(scope="module")
+def mnist_like() -> DataBundle:
+    return load("synthetic_mnist", val_size=500)
+
+
+def lenet_member(seed: int, mask: Mask | None = None) -> Member:
+    return Member(member_state(build("lenet", [seed]), 0), mask, data_seed=100 + seed)
+
+
+def sparse_mask(seed: int, rounds: float) -> Mask:
+    state = member_state(build("lenet", [seed]), 0)
+    weights = {n: state[n] for n in ("fc1.weight", "fc2.weight", "fc3.weight")}
+    dense = Mask.dense({n: w.shape for n, w in weights.items()})
+    rates = {"fc1.weight": 0.2, "fc2.weight": 0.2, "fc3.weight": 0.1}
+    return prune_layerwise(scores("large_final", weights, weights), dense, rates, rounds)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_pruned_weights_stay_exactly_zero(mnist_like, optimizer):
+    hp = TrainingHparams(optimizer, lr=0.05 if optimizer == "sgd" else 2e-3, iterations=80,
+                         batch_size=60, momentum=0.9, weight_decay=1e-2, eval_every=40)
+    mask = sparse_mask(0, rounds=5)
+    result = train(LENET, hp, mnist_like, [lenet_member(0, mask)], progress=False)
+    final, start = result.final_states[0], lenet_member(0).state
+    for name, alive in mask.items():
+        assert torch.count_nonzero(final[name][~alive]) == 0, name
+        assert torch.count_nonzero(final[name][alive]) == int(alive.sum()), name
+        assert not torch.equal(final[name][alive], start[name][alive]), "survivors must train"
+    assert torch.count_nonzero(final["fc1.bias"]) > 0  # biases are never masked
+
+
+def test_early_stop_selects_min_validation_loss_not_best_test(mnist_like):
+    # A test set whose labels are shifted: its accuracy is best when the model is worst, so
+    # selecting on test accuracy would pick a different iteration from the validation loss.
+    shifted = Split(mnist_like.val.x, (mnist_like.val.y + 1) % 10)
+    data = dataclasses.replace(mnist_like, test=shifted)
+    hp = TrainingHparams("adam", lr=2e-3, iterations=200, batch_size=60, eval_every=20)
+    result = train(LENET, hp, data, [lenet_member(0)], progress=False)
+    history, summary = result.history, result.summary.iloc[0]
+    best = history.loc[history.val_loss.idxmin()]
+    assert summary.early_stop_iteration == best.iteration
+    assert summary.early_stop_val_loss == pytest.approx(best.val_loss)
+    assert summary.early_stop_test_acc == pytest.approx(best.test_acc)
+    assert history.loc[history.test_acc.idxmax()].iteration != best.iteration
+
+
+def test_early_stop_snapshot_matches_history_without_test_curve(mnist_like):
+    hp = TrainingHparams("adam", lr=2e-3, iterations=120, batch_size=60, eval_every=20)
+    with_curve = train(LENET, hp, mnist_like, [lenet_member(1)], progress=False)
+    no_curve = train(LENET, dataclasses.replace(hp, test_curve=False), mnist_like,
+                     [lenet_member(1)], progress=False)
+    a, b = with_curve.summary.iloc[0], no_curve.summary.iloc[0]
+    assert a.early_stop_iteration == b.early_stop_iteration
+    assert a.early_stop_test_acc == b.early_stop_test_acc
+    assert no_curve.history.test_acc.iloc[:-1].isna().all()
+
+
+def test_batched_members_match_members_trained_alone():
+    data = load("mnist") if _has_mnist() else load("synthetic_mnist", val_size=500)
+    data = _subset(data, 6000)
+    hp = TrainingHparams("adam", lr=1.2e-3, iterations=300, batch_size=60, eval_every=100)
+    members = [lenet_member(0), lenet_member(1, sparse_mask(1, 3)),
+               lenet_member(2, random_mask_like(sparse_mask(2, 7), seed=5))]
+    together = train(LENET, hp, data, members, progress=False)
+    for k, member in enumerate(members):
+        alone = train(LENET, hp, data, [member], progress=False)
+        for name, value in alone.final_states[0].items():
+            torch.testing.assert_close(together.final_states[k][name], value, atol=1e-5, rtol=0)
+        mine = together.history[together.history.member == k].drop(columns="member")
+        torch.testing.assert_close(torch.tensor(mine.to_numpy()),
+                                   torch.tensor(alone.history.drop(columns="member").to_numpy()),
+                                   atol=1e-5, rtol=0, equal_nan=True)
+
+
+def test_batch_norm_members_match_alone():
+    # Grouped and plain convolutions accumulate gradients in different orders (~1e-6 apart),
+    # and batch norm on tiny batches amplifies that, so this compares two steps at 1e-3: a
+    # semantic error (statistics shared across members, a wrong group) is off by O(1).
+    data = load("synthetic_cifar10", val_size=200, train_subset=600)
+    hp = TrainingHparams("sgd", lr=0.05, iterations=2, batch_size=16, weight_decay=1e-4,
+                         eval_every=1)
+    model_hp = ModelHparams("resnet18")
+    members = [Member(member_state(build("resnet18", [s]), 0), None, s) for s in (3, 4)]
+    together = train(model_hp, hp, data, members, progress=False, eval_batch_size=500)
+    for k, member in enumerate(members):
+        alone = train(model_hp, hp, data, [member], progress=False, eval_batch_size=500)
+        for name, value in alone.final_states[0].items():
+            torch.testing.assert_close(together.final_states[k][name], value, atol=1e-3, rtol=0)
+        moved = alone.final_states[0]["blocks.0.bn1.running_mean"]
+        assert not torch.equal(moved, member.state["blocks.0.bn1.running_mean"])
+
+
+def test_same_seeds_give_bit_identical_results(mnist_like):
+    hp = TrainingHparams("adam", lr=1e-3, iterations=60, batch_size=60, eval_every=20)
+    runs = [train(LENET, hp, mnist_like, [lenet_member(0, sparse_mask(0, 2))], progress=False)
+            for _ in range(2)]
+    for name, value in runs[0].final_states[0].items():
+        assert torch.equal(value, runs[1].final_states[0][name])
+    assert runs[0].history.equals(runs[1].history)
+
+
+def test_snapshot_is_the_state_after_k_iterations(mnist_like):
+    hp = TrainingHparams("adam", lr=1e-3, iterations=100, batch_size=60, eval_every=50)
+    long = train(LENET, hp, mnist_like, [lenet_member(0)], snapshot_at=[30], progress=False)
+    short = train(LENET, dataclasses.replace(hp, iterations=30, eval_every=30), mnist_like,
+                  [lenet_member(0)], progress=False)
+    for name, value in short.final_states[0].items():
+        assert torch.equal(long.snapshots[30][0][name], value), name
+
+
+def test_resume_from_checkpoint_is_identical(mnist_like, tmp_path, monkeypatch):
+    hp = TrainingHparams("adam", lr=1e-3, iterations=90, batch_size=60, eval_every=20)
+    members = [lenet_member(0, sparse_mask(0, 3)), lenet_member(1)]
+    reference = train(LENET, hp, mnist_like, members, progress=False)
+
+    checkpoint = tmp_path / "level.ckpt"
+    original_get = MemberBatches.get
+
+    def crash_at_55(self, iteration):
+        if iteration == 55:
+            raise KeyboardInterrupt("simulated crash")
+        return original_get(self, iteration)
+
+    monkeypatch.setattr(MemberBatches, "get", crash_at_55)
+    with pytest.raises(KeyboardInterrupt):
+        train(LENET, hp, mnist_like, members, checkpoint=checkpoint, checkpoint_every=25,
+              progress=False)
+    assert checkpoint.exists()
+    monkeypatch.setattr(MemberBatches, "get", original_get)
+    resumed = train(LENET, hp, mnist_like, members, checkpoint=checkpoint, checkpoint_every=25,
+                    progress=False)
+    assert not checkpoint.exists()  # removed once the run is complete
+    for k in range(2):
+        for name, value in reference.final_states[k].items():
+            assert torch.equal(resumed.final_states[k][name], value), name
+    assert resumed.history.equals(reference.history)
+    assert resumed.summary.equals(reference.summary)
+
+
+def test_rewound_training_starts_at_k(mnist_like):
+    hp = TrainingHparams("adam", lr=1e-3, iterations=60, batch_size=60, eval_every=20)
+    result = train(LENET, hp, mnist_like, [lenet_member(0)], start_iteration=25, progress=False)
+    assert result.history.iteration.tolist() == [25, 40, 60]
+
+
+def test_learning_rate_schedule():
+    hp = TrainingHparams("sgd", lr=0.1, iterations=1000, batch_size=10, milestones=(500, 800),
+                         warmup=100)
+    assert hp.lr_at(0) == pytest.approx(0.001)
+    assert hp.lr_at(49) == pytest.approx(0.05)
+    assert hp.lr_at(99) == pytest.approx(0.1)
+    assert hp.lr_at(499) == pytest.approx(0.1)
+    assert hp.lr_at(500) == pytest.approx(0.01)
+    assert hp.lr_at(800) == pytest.approx(0.001)
+    assert evaluation_iterations(TrainingHparams("adam", 1e-3, 250, 10), 0) == [0, 100, 200, 250]
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"optimizer": "rmsprop"}, "training.optimizer"),
+    ({"iterations": 0}, "training.iterations"),
+    ({"lr": -1.0}, "training.lr"),
+    ({"milestones": (2000,)}, "training.milestones"),
+    ({"warmup": 1000}, "training.warmup"),
+    ({"batch_size": 0}, "training.batch_size"),
+])
+def test_training_hparams_reject_bad_values(changes, field):
+    base = {"optimizer": "adam", "lr": 1e-3, "iterations": 1000, "batch_size": 60}
+    with pytest.raises(HparamError, match=field.replace(".", r"\.")):
+        TrainingHparams(**(base | changes))
+
+
+def _has_mnist() -> bool:
+    try:
+        load("mnist", download=False)
+        return True
+    except Exception:
+        return False
+
+
+def _subset(data: DataBundle, n: int) -> DataBundle:
+    return dataclasses.replace(data, train=Split(data.train.x[:n], data.train.y[:n]))
