@@ -54,9 +54,18 @@ def series(data: ExperimentResult | pd.DataFrame, label: str, variant: str = "ti
     dense network (level 0), which they share with the ticket, unless ``include_dense`` is off."""
     frame = _results(data)
     rows = frame[frame.variant == variant]
+    if rows.empty:
+        return rows.assign(series=label, kind=variant)
     if include_dense and variant != "ticket":
         rows = pd.concat([frame[(frame.level == 0) & (frame.variant == "ticket")], rows])
     return rows.assign(series=label, kind=variant)
+
+
+def labelled(results: Mapping[str, ExperimentResult | pd.DataFrame],
+             variants: Sequence[str] = ("ticket",)) -> pd.DataFrame:
+    """One long frame of each labelled result's ``variants`` (absent variants are skipped)."""
+    return combine(*[series(result, label, variant) for label, result in results.items()
+                     for variant in variants])
 
 
 def combine(*parts: pd.DataFrame) -> pd.DataFrame:
@@ -94,9 +103,10 @@ def plot_metric_vs_remaining(frame: pd.DataFrame, metric: str, ax: plt.Axes | No
         ax.set_title(title)
     if legend and ax.get_legend() is not None:
         handles, labels = ax.get_legend_handles_labels()
-        keep = [(h, lab) for h, lab in zip(handles, labels)
+        keep = [(h, lab) for h, lab in zip(handles, labels, strict=True)
                 if lab not in ("series", "kind") and lab not in VARIANT_DASHES]
-        ax.legend(*zip(*keep), fontsize=7) if keep else None
+        if keep:
+            ax.legend(*zip(*keep, strict=True), fontsize=7)
     return ax
 
 
@@ -106,7 +116,7 @@ def plot_panels(frame: pd.DataFrame, metrics: Sequence[str], title: str = "",
     ncols = ncols or len(metrics)
     nrows = int(np.ceil(len(metrics) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.6 * nrows), squeeze=False)
-    for i, (ax, metric) in enumerate(zip(axes.flat, metrics)):
+    for i, (ax, metric) in enumerate(zip(axes.flat, metrics, strict=False)):
         plot_metric_vs_remaining(frame, metric, ax=ax, legend=(i == 0))
     for ax in list(axes.flat)[len(metrics):]:
         ax.set_visible(False)
@@ -170,7 +180,7 @@ def plot_fig3(result: ExperimentResult, panels: Sequence[Sequence[int]],
     has_reinit = bool(reinit_levels) and (result.results.variant == "reinit").any()
     count = len(panels) + has_reinit
     fig, axes = plt.subplots(1, count, figsize=(4.6 * count, 3.6), squeeze=False)
-    for ax, levels in zip(axes.flat, panels):
+    for ax, levels in zip(axes.flat, panels, strict=False):
         plot_accuracy_curves(result, levels, ax=ax)
     if has_reinit:
         ax = axes.flat[-1]

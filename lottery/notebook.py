@@ -71,8 +71,9 @@ def validate_parameters(*, profile: str, trials: int | None = None, seed: int = 
                         output_dir: str | None = None, **specific) -> None:
     """Raise :class:`HparamError` (one line) for a bad notebook parameter.
 
-    ``specific`` holds the notebook's own parameters; recognised by name: ``dropout`` (bool),
-    ``rewind_ks`` (non-empty list of non-negative ints), ``sweep_model`` (a model name).
+    ``specific`` holds the notebook's own parameters, checked by name: ``dropout`` (bool),
+    ``rewind_ks`` (non-empty list of non-negative ints), ``sweep_model``, ``models``,
+    ``*_levels`` (lists of levels), ``oneshot_rounds`` (positive numbers).
     """
     if profile not in PROFILES:
         _fail("profile", f"one of {', '.join(PROFILES)}", profile)
@@ -96,6 +97,15 @@ def validate_parameters(*, profile: str, trials: int | None = None, seed: int = 
             _fail(name, "a non-empty list of non-negative integers (paper iterations)", value)
         elif name == "sweep_model" and value not in ("vgg19", "resnet18"):
             _fail(name, "'vgg19' or 'resnet18'", value)
+        elif name.endswith("_levels") and not (isinstance(value, Sequence) and all(
+                _is_int(v) and v >= 0 for v in value)):
+            _fail(name, "a list of non-negative integers (pruning levels)", value)
+        elif name == "oneshot_rounds" and not (isinstance(value, Sequence) and all(
+                isinstance(v, int | float) and v > 0 for v in value)):
+            _fail(name, "a list of positive numbers (rounds of pruning)", value)
+        elif name == "models" and not (isinstance(value, Sequence) and value and set(value)
+                                       <= {"conv2", "conv4", "conv6"}):
+            _fail(name, "a non-empty list drawn from 'conv2', 'conv4', 'conv6'", value)
 
 
 def real_data_available(dataset: str, root: str | Path | None = None) -> bool:
@@ -179,7 +189,8 @@ class Session:
         hp = self.hparams(preset, **overrides)
         return run_oneshot(hp, **self._options(hp))
 
-    def rewind_sweep(self, preset: str, ks: Sequence[int], **overrides) -> dict[int, ExperimentResult]:
+    def rewind_sweep(self, preset: str, ks: Sequence[int],
+                     **overrides) -> dict[int, ExperimentResult]:
         """IMP of ``preset`` rewinding to each k (paper iterations, scaled like the profile's
         training); returns {scaled k: result}, duplicates after scaling run once."""
         base = self.hparams(preset, **overrides)
@@ -189,8 +200,22 @@ class Session:
         return {k: run_imp(base.replace(rewind_iteration=k), **self._options(base))
                 for k in scaled}
 
-    def figure_dir(self) -> Path:
-        return self.output_dir / self.notebook
+    def title(self, text: str) -> str:
+        """A figure title naming the data (marked "synthetic data" when it is)."""
+        return f"{text} -- {self.data_label}, profile {self.profile}"
+
+    def save(self, fig, name: str) -> list[Path]:
+        """Write ``fig`` as ``output_dir/notebook/name.png`` and ``.pdf``."""
+        from lottery.figures import save_figure
+
+        return save_figure(fig, self.notebook, name, self.output_dir)
+
+    def paper_vs_ours(self, results) -> pd.DataFrame:
+        """The notebook's claims on ``results`` ({preset key: result}); n/a when not comparable."""
+        from lottery.report import paper_vs_ours
+
+        return paper_vs_ours(self.notebook, results, self.profile,
+                             synthetic=not self.comparable or None)
 
 
 @lru_cache(maxsize=4)
@@ -198,8 +223,9 @@ def _smoke_bundle(hp: ExperimentHparams, device: str, sizes: tuple[int, int, int
     """The (synthetic) data of ``hp`` cut to ``sizes`` = (train, val, test) examples."""
     bundle = load(hp.data.dataset, device=device, val_size=hp.data.val_size,
                   split_seed=hp.data.split_seed, train_subset=hp.data.train_subset)
-    parts = {name: Split(split.x[:n], split.y[:n]) for (name, split), n
-             in zip((("train", bundle.train), ("val", bundle.val), ("test", bundle.test)), sizes)}
+    splits = {"train": bundle.train, "val": bundle.val, "test": bundle.test}
+    parts = {name: Split(split.x[:n], split.y[:n])
+             for (name, split), n in zip(splits.items(), sizes, strict=True)}
     return dataclasses.replace(bundle, **parts,
                                description=f"{bundle.description}, smoke cut to "
                                            f"{sizes[0]}/{sizes[1]}/{sizes[2]}")
