@@ -35,12 +35,12 @@ def sparse_mask(seed: int, rounds: float) -> Mask:
     return prune_layerwise(scores("large_final", weights, weights), dense, rates, rounds)
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
-def test_pruned_weights_stay_exactly_zero(mnist_like, optimizer):
+@pytest.mark.parametrize("optimizer, fused", [("adam", False), ("adam", True), ("sgd", False)])
+def test_pruned_weights_stay_exactly_zero(mnist_like, optimizer, fused):
     hp = TrainingHparams(optimizer, lr=0.05 if optimizer == "sgd" else 2e-3, iterations=80,
                          batch_size=60, momentum=0.9, weight_decay=1e-2, eval_every=40)
     mask = sparse_mask(0, rounds=5)
-    result = train(LENET, hp, mnist_like, [lenet_member(0, mask)], progress=False)
+    result = train(LENET, hp, mnist_like, [lenet_member(0, mask)], fused=fused, progress=False)
     final, start = result.final_states[0], lenet_member(0).state
     for name, alive in mask.items():
         assert torch.count_nonzero(final[name][~alive]) == 0, name
