@@ -93,6 +93,7 @@ class LotteryRunner:
                                  val_size=hp.data.val_size, split_seed=hp.data.split_seed,
                                  train_subset=hp.data.train_subset)
         self.checkpoint_every, self.bf16, self.progress = checkpoint_every, bf16, progress
+        self._inits: dict[int, State] = {}
         model = self._model([0])
         self.kinds = dict(model.prunable)
         self.dense_mask = Mask.dense({n: p.shape[1:] for n, p in model.prunable_weights().items()})
@@ -117,7 +118,10 @@ class LotteryRunner:
                      num_classes=self.data.num_classes, **self.hp.model.options())
 
     def fresh_init(self, seed: int) -> State:
-        return member_state(self._model([seed]), 0)
+        """The initialization of ``seed`` (memoized: a level asks for each several times)."""
+        if seed not in self._inits:
+            self._inits[seed] = member_state(self._model([seed]), 0)
+        return self._inits[seed]
 
     def _train(self, members: list[Member], group: str, name: str, desc: str,
                start: int) -> TrainResult:

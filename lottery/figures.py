@@ -158,6 +158,8 @@ def plot_accuracy_curves(result: ExperimentResult, levels: Sequence[int], varian
         remaining=lambda d: d.level.map(lambda lv: f"{percent[lv]:.1f}"
                                         + ("" if variant == "ticket" or lv == 0
                                            else f" ({VARIANT_NAMES[variant]})")))
+    if rows.empty:
+        return ax
     order = sorted(rows.remaining.unique(), key=lambda s: -float(s.split()[0]))
     sns.lineplot(data=rows, x="iteration", y=metric, hue="remaining", hue_order=order,
                  errorbar="sd", palette=palette, ax=ax)

@@ -38,12 +38,15 @@ PROFILE_ENV = "LOTTERY_PROFILE"
 DEFAULT_PROFILE = "quick"
 SMOKE_FIGURES = Path("runs") / "figures-smoke"
 
-# Under smoke, the big CIFAR nets are cut much further so a notebook check stays within seconds
+# Under smoke, the CIFAR nets are cut much further so a notebook check stays within seconds
 # on a CPU: (iterations, eval_every, overrides, (train, val, test) examples kept). Pipeline only.
+_CONV_SMOKE = (8, 4, {"trials": 1, "levels": 1, "training__batch_size": 16,
+                     "training__test_curve": False}, (256, 64, 64))
 SMOKE_CAPS: dict[str, tuple[int, int, dict, tuple[int, int, int]]] = {
-    "vgg19": (3, 1, {"trials": 1, "levels": 1, "controls": (), "training__batch_size": 8},
+    "conv2": _CONV_SMOKE, "conv4": _CONV_SMOKE, "conv6": _CONV_SMOKE,
+    "vgg19": (3, 3, {"trials": 1, "levels": 1, "controls": (), "training__batch_size": 8},
               (128, 32, 32)),
-    "resnet18": (6, 2, {"trials": 1, "levels": 1, "training__batch_size": 32}, (256, 64, 64)),
+    "resnet18": (6, 3, {"trials": 1, "levels": 1, "training__batch_size": 32}, (256, 64, 64)),
 }
 
 
@@ -204,11 +207,12 @@ class Session:
         """A figure title naming the data (marked "synthetic data" when it is)."""
         return f"{text} -- {self.data_label}, profile {self.profile}"
 
-    def save(self, fig, name: str) -> list[Path]:
-        """Write ``fig`` as ``output_dir/notebook/name.png`` and ``.pdf``."""
+    def save(self, fig, name: str) -> None:
+        """Write ``fig`` as ``output_dir/notebook/name.png`` and ``.pdf`` (the figure stays
+        open, so the notebook still shows it)."""
         from lottery.figures import save_figure
 
-        return save_figure(fig, self.notebook, name, self.output_dir)
+        save_figure(fig, self.notebook, name, self.output_dir)
 
     def paper_vs_ours(self, results) -> pd.DataFrame:
         """The notebook's claims on ``results`` ({preset key: result}); n/a when not comparable."""
