@@ -93,7 +93,7 @@ class TrainingHparams:
                f"in (0, {self.iterations}]", self.eval_every)
 
     def lr_at(self, iteration: int) -> float:
-        """Learning rate for the step taken at ``iteration`` (linear warmup, then ÷ at milestones)."""
+        """Learning rate of the step at ``iteration``: linear warmup, then ÷ at milestones."""
         lr = self.lr * min(1.0, (iteration + 1) / self.warmup) if self.warmup else self.lr
         return lr * self.gamma ** sum(iteration >= m for m in self.milestones)
 

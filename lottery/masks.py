@@ -19,7 +19,8 @@ class Mask(dict[str, Tensor]):
 
     @classmethod
     def dense(cls, shapes: Mapping[str, torch.Size | Sequence[int]]) -> Mask:
-        return cls({name: torch.ones(tuple(shape), dtype=torch.bool) for name, shape in shapes.items()})
+        return cls({name: torch.ones(tuple(shape), dtype=torch.bool)
+                    for name, shape in shapes.items()})
 
     @classmethod
     def of(cls, mapping: Mapping[str, Tensor]) -> Mask:
@@ -61,7 +62,8 @@ class Mask(dict[str, Tensor]):
         return {name: m.clone() for name, m in self.items()}
 
 
-def stack(masks: Sequence[Mask], device: torch.device | str, dtype=torch.float32) -> dict[str, Tensor]:
+def stack(masks: Sequence[Mask], device: torch.device | str,
+          dtype=torch.float32) -> dict[str, Tensor]:
     """K members' masks -> name -> ``(K, *shape)`` tensors of 0.0/1.0 on ``device``."""
     names = list(masks[0])
     for mask in masks[1:]:

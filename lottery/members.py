@@ -25,7 +25,7 @@ State = dict[str, Tensor]
 
 
 class MemberLinear(nn.Module):
-    """``K`` fully connected layers: ``(K, B, in) -> (K, B, out)``; a ``(B, in)`` input is shared."""
+    """``K`` fully connected layers ``(K, B, in) -> (K, B, out)``; ``(B, in)`` input is shared."""
 
     def __init__(self, members: int, in_features: int, out_features: int):
         super().__init__()
@@ -82,7 +82,7 @@ class MemberBatchNorm2d(nn.Module):
 
 
 def to_grouped(x: Tensor, members: int) -> Tensor:
-    """Per-member images ``(K, B, C, H, W)`` -> ``(B, K * C, H, W)``; shared ``(B, C, H, W)`` stays."""
+    """Per-member images ``(K, B, C, H, W)`` -> ``(B, K * C, H, W)``; shared input stays."""
     if x.dim() == 4:
         return x
     k, b, c, h, w = x.shape
@@ -99,7 +99,7 @@ def grouped_to_features(x: Tensor, members: int) -> Tensor:
 
 
 def flat_features(x: Tensor) -> Tensor:
-    """Per-member images ``(K, B, ...)`` -> ``(K, B, features)``; shared ``(B, ...)`` -> ``(B, features)``."""
+    """Images ``(K, B, ...)`` -> ``(K, B, features)``; shared ``(B, ...)`` -> ``(B, features)``."""
     return x.flatten(2) if x.dim() == 5 else x.flatten(1)
 
 

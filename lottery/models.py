@@ -225,7 +225,8 @@ REGISTRY: dict[str, Architecture] = {
 }
 
 
-def build(name: str, seeds: Sequence[int] = (0,), *, input_shape: tuple[int, int, int] | None = None,
+def build(name: str, seeds: Sequence[int] = (0,), *,
+          input_shape: tuple[int, int, int] | None = None,
           num_classes: int = 10, **options) -> LotteryModel:
     """Build ``name`` with one member per seed, initialized as in the paper.
 

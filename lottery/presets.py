@@ -144,7 +144,8 @@ def resolve(preset: str, profile: str = "paper", synthetic: bool | None = None,
     return hp.replace(**changes).replace(**overrides)
 
 
-def scale_iterations(hp: ExperimentHparams, iterations: int, eval_every: int | None) -> ExperimentHparams:
+def scale_iterations(hp: ExperimentHparams, iterations: int,
+                     eval_every: int | None) -> ExperimentHparams:
     """Shorten training to ``iterations``; milestones, warmup and the rewind point scale along."""
     t = hp.training
     factor = iterations / t.iterations

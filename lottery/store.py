@@ -58,8 +58,9 @@ class RunStore:
         except Exception as error:  # unreadable, truncated, or from another configuration
             aside = path.with_suffix(".corrupt")
             os.replace(path, aside)
-            warnings.warn(f"run store: {path} unusable ({type(error).__name__}: "
-                          f"{str(error).splitlines()[0][:120]}); moved to {aside.name}, recomputing",
+            reason = str(error).splitlines()[0][:120] if str(error) else ""
+            warnings.warn(f"run store: {path} unusable ({type(error).__name__}: {reason}); "
+                          f"moved to {aside.name}, recomputing",
                           CorruptEntryWarning, stacklevel=2)
             return None
 

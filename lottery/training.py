@@ -96,7 +96,8 @@ def evaluate(model: LotteryModel, split: Split, batch_size: int = 5000,
 
 def evaluation_iterations(hp: TrainingHparams, start: int) -> list[int]:
     points = {start, hp.iterations}
-    points.update(range(start - start % hp.eval_every + hp.eval_every, hp.iterations, hp.eval_every))
+    first_multiple = start - start % hp.eval_every + hp.eval_every
+    points.update(range(first_multiple, hp.iterations, hp.eval_every))
     return sorted(p for p in points if p >= start)
 
 
@@ -157,7 +158,8 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
         best_val.copy_(saved["best_val"])
         best_iteration.copy_(saved["best_iteration"])
         running.copy_(saved["running"])
-        running_steps, next_point, first = saved["running_steps"], saved["next_point"], saved["iteration"]
+        running_steps, next_point = saved["running_steps"], saved["next_point"]
+        first = saved["iteration"]
         snapshots = {int(i): list(states) for i, states in saved["snapshots"].items()}
 
     def record(iteration: int) -> None:
