@@ -37,7 +37,11 @@ class MemberLinear(nn.Module):
         if x.dim() == 2:  # one input shared by all members: a single wide matmul
             out = F.linear(x, self.weight.flatten(0, 1), self.bias.flatten())
             return out.view(x.shape[0], self.members, self.out_features).transpose(0, 1)
-        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
+        # computed as (W @ x^T)^T so the weight gradient comes out in the weight's own layout
+        # (x^T @ grad would need a transposing copy every step); activations stay transposed
+        # views, which the next layer's x^T turns back into a contiguous operand for free
+        out = torch.baddbmm(self.bias.unsqueeze(2), self.weight, x.transpose(1, 2))
+        return out.transpose(1, 2)
 
 
 class MemberConv2d(nn.Module):

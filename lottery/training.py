@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from lottery import optimizers
 from lottery.data import DataBundle, MemberBatches, Split, evaluation_batches
 from lottery.hparams import ModelHparams, TrainingHparams
 from lottery.masks import Mask, stack
@@ -61,19 +62,22 @@ def default_device() -> torch.device:
 
 def make_optimizer(params, hp: TrainingHparams, device: torch.device,
                    fused: bool | None = None) -> torch.optim.Optimizer:
-    """Adam or SGD with momentum: fused kernels on CUDA, foreach kernels on the CPU by default.
+    """Adam or SGD with momentum.
 
-    The CPU's fused Adam rounds an element differently depending on where it falls in its
-    tensor (vector body or scalar tail), so a member trained in a batch and alone drift apart
-    by float rounding; the foreach kernels are exact elementwise, so the CPU uses them unless
-    ``fused=True`` asks for speed (about 4x faster optimizer steps on the CPU).
+    Default: PyTorch's fused kernels on CUDA; on the CPU the exact, allocation-free kernels of
+    :mod:`lottery.optimizers`. The CPU's fused Adam rounds an element differently depending on
+    where it falls in its tensor, so a member trained in a batch and alone would drift apart by
+    float rounding; ``fused=True`` accepts that for speed.
     """
-    fused = device.type == "cuda" if fused is None else fused
-    kernel = {"fused": True} if fused else {"foreach": True}
+    params = list(params)
+    if fused if fused is not None else device.type == "cuda":
+        if hp.optimizer == "adam":
+            return torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay, fused=True)
+        return torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum,
+                               weight_decay=hp.weight_decay, fused=True)
     if hp.optimizer == "adam":
-        return torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay, **kernel)
-    return torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum,
-                           weight_decay=hp.weight_decay, **kernel)
+        return optimizers.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
+    return optimizers.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
 
 
 def evaluate(model: LotteryModel, split: Split, batch_size: int = 5000,

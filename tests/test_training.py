@@ -96,9 +96,11 @@ def test_batch_norm_members_match_alone():
     # Grouped and plain convolutions accumulate gradients in different orders (~1e-6 apart),
     # and batch norm on tiny batches amplifies that, so this compares two steps at 1e-3: a
     # semantic error (statistics shared across members, a wrong group) is off by O(1).
-    data = load("synthetic_cifar10", val_size=200, train_subset=600)
+    full = load("synthetic_cifar10", val_size=100, train_subset=96)
+    small = Split(full.test.x[:100], full.test.y[:100])
+    data = dataclasses.replace(full, test=small)
     hp = TrainingHparams("sgd", lr=0.05, iterations=2, batch_size=16, weight_decay=1e-4,
-                         eval_every=1)
+                         eval_every=2)
     model_hp = ModelHparams("resnet18")
     members = [Member(member_state(build("resnet18", [s]), 0), None, s) for s in (3, 4)]
     together = train(model_hp, hp, data, members, progress=False, eval_batch_size=500)

@@ -1,0 +1,91 @@
+"""Adam and SGD written for the CPU hot loop: exact elementwise and allocation-free.
+
+PyTorch's CPU choices are either fused (one pass, but an element's rounding depends on where it
+falls in its tensor, so a member trained in a batch and alone drift apart) or foreach (exact, but
+every step allocates fresh buffers for intermediate results, and on the CPU each fresh buffer
+costs page faults). These keep their intermediate buffers between steps and use only
+elementwise in-place ops, so they are exact per element and allocate nothing after the first
+step. The update rules are PyTorch's Adam (no amsgrad) and SGD with momentum (no dampening,
+no Nesterov), weight decay added to the gradient.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+class _InPlaceOptimizer(torch.optim.Optimizer):
+    def _with_grads(self, group) -> tuple[list[Tensor], list[Tensor]]:
+        params = [p for p in group["params"] if p.grad is not None]
+        grads = [p.grad for p in params]
+        if group["weight_decay"]:
+            torch._foreach_add_(grads, params, alpha=group["weight_decay"])  # grads are ours
+        return params, grads
+
+
+class Adam(_InPlaceOptimizer):
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps,
+                                  "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            params, grads = self._with_grads(group)
+            if not params:
+                continue
+            beta1, beta2 = group["betas"]
+            states = [self.state[p] for p in params]
+            for p, state in zip(params, states, strict=True):
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                    state["denom"] = torch.zeros_like(p)
+                state["step"] += 1
+            exp_avg = [s["exp_avg"] for s in states]
+            exp_avg_sq = [s["exp_avg_sq"] for s in states]
+            denom = [s["denom"] for s in states]
+            step = states[0]["step"]
+            torch._foreach_lerp_(exp_avg, grads, 1 - beta1)
+            torch._foreach_mul_(exp_avg_sq, beta2)
+            torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=1 - beta2)
+            for d, v in zip(denom, exp_avg_sq, strict=True):
+                torch.sqrt(v, out=d)
+            torch._foreach_div_(denom, math.sqrt(1 - beta2 ** step))
+            torch._foreach_add_(denom, group["eps"])
+            step_size = group["lr"] / (1 - beta1 ** step)
+            torch._foreach_addcdiv_(params, exp_avg, denom, value=-step_size)
+
+
+class SGD(_InPlaceOptimizer):
+    def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            params, grads = self._with_grads(group)
+            if not params:
+                continue
+            if group["momentum"]:
+                buffers = []
+                for p, g in zip(params, grads, strict=True):
+                    state = self.state[p]
+                    if "momentum_buffer" not in state:
+                        state["momentum_buffer"] = g.clone()
+                        buffers.append(None)
+                    else:
+                        buffers.append(state["momentum_buffer"])
+                fresh = [b is None for b in buffers]
+                old = [b for b in buffers if b is not None]
+                if old:
+                    old_grads = [g for g, f in zip(grads, fresh, strict=True) if not f]
+                    torch._foreach_mul_(old, group["momentum"])
+                    torch._foreach_add_(old, old_grads)
+                grads = [self.state[p]["momentum_buffer"] for p in params]
+            torch._foreach_add_(params, grads, alpha=-group["lr"])
