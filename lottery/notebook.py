@@ -156,8 +156,11 @@ class Session:
                  f"figures  : {self.output_dir / self.notebook}",
                  f"run store: {self.store.root}"]
         if self.synthetic:
-            lines.append("NOTE: synthetic data -- numbers check the pipeline, not the paper; "
-                         "verdicts are n/a")
+            lines.append("NOTE: synthetic data -- these figures are a pipeline check, not the "
+                         "paper's result; verdicts are n/a")
+            lines.append(f"      for the real one: put {DATASETS[self.dataset].title} under "
+                         f"$LOTTERY_DATA and run `make reproduce NB={self.notebook} "
+                         f"PROFILE=paper` (a GPU is advised)")
         elif self.profile == "smoke":
             lines.append("NOTE: smoke profile -- verdicts are n/a")
         return "\n".join(lines)
@@ -265,7 +268,8 @@ def setup(notebook: str, dataset: str, profile: str, *, data_root: str | Path | 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     base = project_root()
     if output_dir is None:
-        output_dir = base / (SMOKE_FIGURES if profile == "smoke" else "figures")
+        output_dir = SMOKE_FIGURES if profile == "smoke" else "figures"
+    output_dir = base / output_dir  # a relative folder is taken from the project root
     store = RunStore(None if os.environ.get(RUNS_ENV) else base / "runs")
     return Session(notebook, profile, dataset, synthetic, str(device), root, trials, seed,
                    Path(output_dir), store, reason)
