@@ -254,6 +254,8 @@ def setup(notebook: str, dataset: str, profile: str, *, data_root: str | Path | 
     never overwrites committed figures (both under the project root).
     """
     validate_parameters(profile=profile, trials=trials, seed=seed, device=device)
+    pd.set_option("display.max_colwidth", 120)  # claims in the paper-vs-ours table in full
+    pd.set_option("display.width", 200)
     root = resolve_data_root(data_root)
     if PROFILES[profile].synthetic:
         synthetic, reason = True, f"profile {profile} always uses the stand-in"

@@ -16,14 +16,7 @@ from lottery.members import (
 )
 from lottery.models import REGISTRY, build, describe_models, layer_table, weight_counts
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Single-threaded torch: these small ops only lose to thread sync on a shared 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 NAMES = ("lenet", "conv2", "conv4", "conv6", "resnet18", "vgg19")
