@@ -18,12 +18,19 @@ from torch import Tensor
 
 
 class _InPlaceOptimizer(torch.optim.Optimizer):
-    def _with_grads(self, group) -> tuple[list[Tensor], list[Tensor]]:
-        params = [p for p in group["params"] if p.grad is not None]
-        grads = [p.grad for p in params]
-        if group["weight_decay"]:
-            torch._foreach_add_(grads, params, alpha=group["weight_decay"])  # grads are ours
-        return params, grads
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            grads = [p.grad for p in params]
+            if group["weight_decay"]:
+                torch._foreach_add_(grads, params, alpha=group["weight_decay"])  # grads are ours
+            self._update(group, params, grads)
+
+    def _update(self, group: dict, params: list[Tensor], grads: list[Tensor]) -> None:
+        raise NotImplementedError
 
 
 class Adam(_InPlaceOptimizer):
@@ -32,60 +39,47 @@ class Adam(_InPlaceOptimizer):
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps,
                                   "weight_decay": weight_decay})
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            params, grads = self._with_grads(group)
-            if not params:
-                continue
-            beta1, beta2 = group["betas"]
-            states = [self.state[p] for p in params]
-            for p, state in zip(params, states, strict=True):
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                    state["denom"] = torch.zeros_like(p)
-                state["step"] += 1
-            exp_avg = [s["exp_avg"] for s in states]
-            exp_avg_sq = [s["exp_avg_sq"] for s in states]
-            denom = [s["denom"] for s in states]
-            step = states[0]["step"]
-            torch._foreach_lerp_(exp_avg, grads, 1 - beta1)
-            torch._foreach_mul_(exp_avg_sq, beta2)
-            torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=1 - beta2)
-            for d, v in zip(denom, exp_avg_sq, strict=True):
-                torch.sqrt(v, out=d)
-            torch._foreach_div_(denom, math.sqrt(1 - beta2 ** step))
-            torch._foreach_add_(denom, group["eps"])
-            step_size = group["lr"] / (1 - beta1 ** step)
-            torch._foreach_addcdiv_(params, exp_avg, denom, value=-step_size)
+    def _update(self, group: dict, params: list[Tensor], grads: list[Tensor]) -> None:
+        beta1, beta2 = group["betas"]
+        states = [self.state[p] for p in params]
+        for p, state in zip(params, states, strict=True):
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = torch.zeros_like(p)
+                state["exp_avg_sq"] = torch.zeros_like(p)
+                state["denom"] = torch.zeros_like(p)
+            state["step"] += 1
+        exp_avg = [s["exp_avg"] for s in states]
+        exp_avg_sq = [s["exp_avg_sq"] for s in states]
+        denom = [s["denom"] for s in states]
+        step = states[0]["step"]
+        torch._foreach_lerp_(exp_avg, grads, 1 - beta1)
+        torch._foreach_mul_(exp_avg_sq, beta2)
+        torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=1 - beta2)
+        for d, v in zip(denom, exp_avg_sq, strict=True):
+            torch.sqrt(v, out=d)
+        torch._foreach_div_(denom, math.sqrt(1 - beta2 ** step))
+        torch._foreach_add_(denom, group["eps"])
+        step_size = group["lr"] / (1 - beta1 ** step)
+        torch._foreach_addcdiv_(params, exp_avg, denom, value=-step_size)
 
 
 class SGD(_InPlaceOptimizer):
     def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
         super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            params, grads = self._with_grads(group)
-            if not params:
-                continue
-            if group["momentum"]:
-                buffers = []
-                for p, g in zip(params, grads, strict=True):
-                    state = self.state[p]
-                    if "momentum_buffer" not in state:
-                        state["momentum_buffer"] = g.clone()
-                        buffers.append(None)
-                    else:
-                        buffers.append(state["momentum_buffer"])
-                fresh = [b is None for b in buffers]
-                old = [b for b in buffers if b is not None]
-                if old:
-                    old_grads = [g for g, f in zip(grads, fresh, strict=True) if not f]
-                    torch._foreach_mul_(old, group["momentum"])
-                    torch._foreach_add_(old, old_grads)
-                grads = [self.state[p]["momentum_buffer"] for p in params]
-            torch._foreach_add_(params, grads, alpha=-group["lr"])
+    def _update(self, group: dict, params: list[Tensor], grads: list[Tensor]) -> None:
+        if group["momentum"]:
+            buffers, updates = [], []
+            for p, g in zip(params, grads, strict=True):
+                state = self.state[p]
+                if "momentum_buffer" in state:
+                    buffers.append(state["momentum_buffer"])
+                    updates.append(g)
+                else:  # first step: the buffer starts as the gradient
+                    state["momentum_buffer"] = g.clone()
+            if buffers:
+                torch._foreach_mul_(buffers, group["momentum"])
+                torch._foreach_add_(buffers, updates)
+            grads = [self.state[p]["momentum_buffer"] for p in params]
+        torch._foreach_add_(params, grads, alpha=-group["lr"])
