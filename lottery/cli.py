@@ -79,6 +79,10 @@ def _experiment_flags(pruned: bool) -> argparse.ArgumentParser:
     r.add_argument("--checkpoint-every", type=_non_negative, default=0, metavar="N",
                    help="checkpoint a run every N iterations so it can resume (default: 0, off)")
     r.add_argument("--bf16", action="store_true", help="train in bfloat16 autocast")
+    r.add_argument("--channels-last", action="store_true",
+                   help="NHWC convolutions (speed option; changes results by float rounding)")
+    r.add_argument("--compile", action="store_true",
+                   help="torch.compile the training step (speed option, GPU; float rounding)")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     r.add_argument("--csv", metavar="PATH", help="write the full results table (one row per "
                    "trial, level and variant) to PATH")
@@ -148,6 +152,7 @@ def make_runner(args: argparse.Namespace, hp):
                 download=args.download)
     return LotteryRunner(hp, store=RunStore(args.runs), device=device, data=data,
                          checkpoint_every=args.checkpoint_every, bf16=args.bf16,
+                         channels_last=args.channels_last, compile=args.compile,
                          progress=not args.no_progress)
 
 

@@ -85,7 +85,7 @@ class LotteryRunner:
     def __init__(self, hp: ExperimentHparams, *, store: RunStore | None = None,
                  device: str | torch.device | None = None, data_root: str | Path | None = None,
                  data: DataBundle | None = None, checkpoint_every: int = 0, bf16: bool = False,
-                 progress: bool = True):
+                 channels_last: bool = False, compile: bool = False, progress: bool = True):
         self.hp = hp
         self.store = store or RunStore()
         self.device = torch.device(device) if device is not None else default_device()
@@ -93,6 +93,7 @@ class LotteryRunner:
                                  val_size=hp.data.val_size, split_seed=hp.data.split_seed,
                                  train_subset=hp.data.train_subset)
         self.checkpoint_every, self.bf16, self.progress = checkpoint_every, bf16, progress
+        self.channels_last, self.compile = channels_last, compile
         self._inits: dict[int, State] = {}
         model = self._model([0])
         self.kinds = dict(model.prunable)
@@ -106,7 +107,12 @@ class LotteryRunner:
         return {"stage": "dense", "model": to_dict(hp.model), "data": to_dict(hp.data),
                 "dataset": identity, "training": to_dict(hp.training), "seed": hp.seed,
                 "trials": hp.trials, "rewind_iteration": hp.rewind_iteration,
-                "bf16": self.bf16}
+                "bf16": self.bf16} | self._speed_options()
+
+    def _speed_options(self) -> dict:
+        """Speed options that change results by float rounding: keyed only when switched on,
+        so results computed without them keep their keys."""
+        return {name: True for name in ("channels_last", "compile") if getattr(self, name)}
 
     def _pruned_key(self, method: str) -> dict:
         return self._dense_key() | {"stage": method, "pruning": to_dict(self.hp.pruning),
@@ -130,6 +136,7 @@ class LotteryRunner:
         return train(self.hp.model, self.hp.training, self.data, members, device=self.device,
                      start_iteration=start, snapshot_at=snapshot_at, checkpoint=checkpoint,
                      checkpoint_every=self.checkpoint_every, bf16=self.bf16,
+                     channels_last=self.channels_last, compile=self.compile,
                      progress=self.progress, desc=desc)
 
     def next_mask(self, init: State, final: State, mask: Mask, rounds: float, seed: int) -> Mask:

@@ -48,8 +48,11 @@ class MemberConv2d(nn.Module):
     """``K`` convolutions as one grouped convolution over ``(B, K * in, H, W)``.
 
     A shared ``(B, in, H, W)`` input (evaluation, or the first layer) is convolved with all
-    members' filters at once by an ungrouped convolution.
+    members' filters at once by an ungrouped convolution. After :func:`use_channels_last` the
+    filters and activations are stored channels-last (NHWC).
     """
+
+    channels_last = False
 
     def __init__(self, members: int, in_channels: int, out_channels: int, kernel_size: int,
                  stride: int = 1, padding: int = 0, bias: bool = True):
@@ -61,10 +64,32 @@ class MemberConv2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(members, out_channels)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)  # a no-op after the first layer
         shared = x.shape[1] == self.in_channels and self.members > 1
         bias = None if self.bias is None else self.bias.flatten()
         return F.conv2d(x, self.weight.flatten(0, 1), bias, self.stride, self.padding,
                         groups=1 if shared else self.members)
+
+
+def use_channels_last(model: nn.Module) -> nn.Module:
+    """Store every member convolution's filters channels-last and feed it NHWC activations.
+
+    The filters become a ``(K, out, in, kh, kw)`` parameter laid out as ``(K, out, kh, kw, in)``,
+    so the ``(K * out, in, kh, kw)`` view the convolution takes is channels-last with no copy.
+    Results change only by float rounding. Call it before creating the optimizer: the filter
+    parameters are replaced.
+    """
+    for module in model.modules():
+        if isinstance(module, MemberConv2d) and not module.channels_last:
+            k, out_channels, in_channels, kh, kw = module.weight.shape
+            nhwc = module.weight.new_empty(k, out_channels, kh, kw, in_channels)
+            nhwc = nhwc.permute(0, 1, 4, 2, 3)
+            with torch.no_grad():
+                nhwc.copy_(module.weight)
+            module.weight = nn.Parameter(nhwc)
+            module.channels_last = True
+    return model
 
 
 class MemberBatchNorm2d(nn.Module):

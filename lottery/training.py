@@ -33,7 +33,7 @@ from lottery import optimizers
 from lottery.data import DataBundle, MemberBatches, Split, evaluation_batches
 from lottery.hparams import ModelHparams, TrainingHparams
 from lottery.masks import Mask, stack
-from lottery.members import State, load_member_state, member_state
+from lottery.members import State, load_member_state, member_state, use_channels_last
 from lottery.models import LotteryModel, build
 
 METRICS = ("val_loss", "val_acc", "test_loss", "test_acc", "train_loss", "train_acc")
@@ -109,7 +109,8 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
           *, device: torch.device | str | None = None, start_iteration: int = 0,
           snapshot_at: Sequence[int] = (), checkpoint: Path | None = None,
           checkpoint_every: int = 0, bf16: bool = False, fused: bool | None = None,
-          eval_batch_size: int = 5000, progress: bool = True, desc: str = "train") -> TrainResult:
+          channels_last: bool = False, compile: bool = False, eval_batch_size: int = 5000,
+          progress: bool = True, desc: str = "train") -> TrainResult:
     """Train ``members`` together from ``start_iteration`` to ``hp.iterations``.
 
     ``snapshot_at``: iterations whose weights are returned (e.g. the rewind point).
@@ -117,6 +118,9 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
     exists at the start, training resumes from it and gives the same result as an
     uninterrupted run. ``bf16``: autocast to bfloat16 (CUDA speed option; off by default so the
     numbers match fp32). ``fused``: the optimizer kernel (see :func:`make_optimizer`).
+    ``channels_last``: NHWC convolutions (see :func:`lottery.members.use_channels_last`).
+    ``compile``: ``torch.compile`` the forward and backward pass. The last three are speed
+    options that change results only by float rounding; ``benchmarks/`` measures what they buy.
     """
     device = torch.device(device) if device is not None else default_device()
     if data.train.x.device.type != device.type:
@@ -128,11 +132,15 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
                   num_classes=data.num_classes, **model_hp.options()).to(device)
     for k, member in enumerate(members):
         load_member_state(model, k, member.state)
+    if channels_last:
+        use_channels_last(model)
     params = dict(model.named_parameters())
     dense = Mask.dense({n: params[n].shape[1:] for n in model.prunable})
     mask_tensors = stack([m.mask if m.mask is not None else dense for m in members], device)
     masked_params = [params[n] for n in mask_tensors]
-    masks = list(mask_tensors.values())
+    # each mask in its weight's memory layout, so the masking multiplies run as plain loops
+    masks = [torch.empty_like(p).copy_(m) for p, m in zip(masked_params, mask_tensors.values(),
+                                                         strict=True)]
     with torch.no_grad():
         torch._foreach_mul_(masked_params, masks)
 
@@ -141,6 +149,17 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
                             augment=data.augment)
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if bf16
                 else contextlib.nullcontext())
+
+    def forward_backward(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-member mean loss and accuracy on one batch; leaves the gradients in ``.grad``."""
+        with autocast:
+            logits = model(x)
+        per_example = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="none")
+        member_loss = per_example.view(k_members, -1).mean(1)
+        member_loss.sum().backward()  # member k's gradient is that of its own mean loss
+        return member_loss.detach(), (logits.argmax(-1) == y).float().mean(1)
+
+    step_fn = torch.compile(forward_backward) if compile else forward_backward
     points = evaluation_iterations(hp, start_iteration)
     history = torch.full((len(points), len(METRICS), k_members), float("nan"), device=device)
     tensors = dict(model.named_parameters()) | dict(model.named_buffers())
@@ -183,7 +202,7 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
         with torch.no_grad():
             for name, t in tensors.items():
                 keep = improved.view(-1, *[1] * (t.dim() - 1))
-                best[name].copy_(torch.where(keep, t, best[name]))
+                torch.where(keep, t, best[name], out=best[name])
         next_point += 1
 
     bar = tqdm(total=hp.iterations - start_iteration, initial=first - start_iteration,
@@ -203,18 +222,14 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
         lr = hp.lr_at(iteration)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        with autocast:
-            logits = model(x)
-        per_example = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="none")
-        member_loss = per_example.view(k_members, -1).mean(1)
-        member_loss.sum().backward()  # member k's gradient is that of its own mean loss
+        member_loss, member_acc = step_fn(x, y)
         torch._foreach_mul_([p.grad for p in masked_params], masks)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
             torch._foreach_mul_(masked_params, masks)
-            running[0] += member_loss.detach()
-            running[1] += (logits.argmax(-1) == y).float().mean(1)
+            running[0] += member_loss
+            running[1] += member_acc
         running_steps += 1
         if (iteration + 1) % hp.eval_every == 0 or iteration + 1 == hp.iterations:
             bar.update(iteration + 1 - bar.n - start_iteration)

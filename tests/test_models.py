@@ -13,6 +13,7 @@ from lottery.members import (
     MemberBatchNorm2d,
     load_member_state,
     member_state,
+    use_channels_last,
 )
 from lottery.models import REGISTRY, build, describe_models, layer_table, weight_counts
 
@@ -386,3 +387,32 @@ def test_convnet_dropout_option():
         assert not torch.equal(model(x), model(x))
     with pytest.raises(ValueError):
         build("conv2", dropout=1.0)
+
+
+@pytest.mark.parametrize("name", ["conv4", "resnet18", "vgg19"])
+def test_channels_last_computes_the_same_function_and_gradients(name):
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 3, 32, 32, dtype=torch.float64)
+    y = torch.randint(0, 10, (2, 8))
+
+    def run(dtype, channels_last):
+        model = build(name, [0, 1]).to(dtype)
+        if channels_last:
+            use_channels_last(model)
+        logits = model(x.to(dtype))
+        torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten()).backward()
+        return logits.double(), {n: p.grad.double() for n, p in model.named_parameters()}
+
+    truth_logits, truth = run(torch.float64, False)
+    nhwc_logits, nhwc = run(torch.float64, True)
+    torch.testing.assert_close(nhwc_logits, truth_logits, atol=1e-12, rtol=0)
+    for grad_name, grad in truth.items():  # float64: equal to rounding, a layout bug is O(1)
+        torch.testing.assert_close(nhwc[grad_name], grad, atol=1e-10 * grad.abs().max(), rtol=0)
+    logits32, grads32 = run(torch.float32, True)
+    torch.testing.assert_close(logits32, truth_logits, atol=1e-4, rtol=0)
+    for grad_name, grad in truth.items():  # float32 NHWC: within 1% of float64, by norm
+        assert (grads32[grad_name] - grad).norm() <= 1e-2 * grad.norm() + 1e-12, grad_name
+    conv = next(m for m in build(name, [0]).prunable)
+    model = use_channels_last(build(name, [0, 1]))
+    weight = dict(model.named_parameters())[conv]
+    assert weight.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)

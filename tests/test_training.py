@@ -212,3 +212,62 @@ def _has_mnist() -> bool:
 
 def _subset(data: DataBundle, n: int) -> DataBundle:
     return dataclasses.replace(data, train=Split(data.train.x[:n], data.train.y[:n]))
+
+
+def conv_data() -> DataBundle:
+    full = load("synthetic_cifar10", val_size=100, train_subset=96)
+    return dataclasses.replace(full, test=Split(full.test.x[:100], full.test.y[:100]))
+
+
+def conv_mask(name: str, seed: int) -> Mask:
+    state = member_state(build(name, [seed]), 0)
+    weights = {n: state[n] for n in build(name, [seed]).prunable}
+    dense = Mask.dense({n: w.shape for n, w in weights.items()})
+    half = prune_layerwise(scores("large_final", weights, weights), dense,
+                           {n: 0.5 for n in weights}, 1)
+    return random_mask_like(half, seed)
+
+
+@pytest.mark.parametrize("name", ["conv2", "resnet18"])
+def test_channels_last_trains_the_same_networks(name):
+    # NHWC is a memory layout: the same masked networks, to float rounding, pruned weights zero.
+    # ResNet's conv-before-batch-norm gradients are ill-conditioned in float32 (NCHW's are 5e-3
+    # off a float64 computation, see test_models), so it is compared loosely: a layout bug
+    # (mixed-up channels) is off by O(1), and over one step only: momentum amplifies rounding.
+    tolerance, steps = (1e-4, 3) if name == "conv2" else (1e-2, 1)
+    data = conv_data()
+    hp = TrainingHparams("sgd", lr=0.05, iterations=steps, batch_size=16, momentum=0.9,
+                         weight_decay=1e-4, eval_every=steps)
+    masks = [conv_mask(name, s) for s in (1, 2)]
+    members = [Member(member_state(build(name, [s]), 0), m, s) for s, m in zip((1, 2), masks,
+                                                                            strict=True)]
+    runs = {cl: train(ModelHparams(name), hp, data, members, channels_last=cl, progress=False,
+                      eval_batch_size=500) for cl in (False, True)}
+    for k, mask in enumerate(masks):
+        nchw, nhwc = runs[False].final_states[k], runs[True].final_states[k]
+        for tensor_name, value in nchw.items():
+            torch.testing.assert_close(nhwc[tensor_name], value, atol=tolerance, rtol=0)
+        for weight_name, alive in mask.items():
+            assert torch.count_nonzero(nhwc[weight_name][~alive]) == 0, weight_name
+        conv = next(n for n in mask if nhwc[n].dim() == 4)
+        assert nhwc[conv].is_contiguous(memory_format=torch.channels_last)
+        assert not torch.equal(nhwc[conv], members[k].state[conv] * mask[conv])  # it trained
+    torch.testing.assert_close(torch.tensor(runs[True].history.val_loss.to_numpy()),
+                               torch.tensor(runs[False].history.val_loss.to_numpy()),
+                               rtol=tolerance, atol=0)
+
+
+def test_compiled_step_matches_eager(mnist_like):
+    # SGD: Adam turns rounding-level gradient differences on near-zero gradients into lr-sized
+    # steps, which would hide a real difference behind a loose tolerance
+    hp = TrainingHparams("sgd", lr=0.05, iterations=30, batch_size=60, momentum=0.9,
+                         eval_every=10)
+    members = [lenet_member(s, sparse_mask(s, 3)) for s in (0, 1)]
+    eager = train(LENET, hp, mnist_like, members, progress=False)
+    compiled = train(LENET, hp, mnist_like, members, compile=True, progress=False)
+    for k, member in enumerate(members):
+        for name, value in eager.final_states[k].items():
+            torch.testing.assert_close(compiled.final_states[k][name], value, atol=1e-4, rtol=0)
+        for name, alive in member.mask.items():
+            assert torch.count_nonzero(compiled.final_states[k][name][~alive]) == 0
+    assert not torch.equal(compiled.final_states[0]["fc1.weight"], members[0].state["fc1.weight"])
