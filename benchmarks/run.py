@@ -26,6 +26,7 @@ Sections (every figure: median of several repeats after a warm-up, spread = min-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import platform
@@ -42,14 +43,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline import train_baseline  # noqa: E402
 
-from lottery import pruning  # noqa: E402
+from lottery import optimizers, pruning  # noqa: E402
 from lottery.data import DataBundle, Split, load  # noqa: E402
 from lottery.hparams import ModelHparams, TrainingHparams  # noqa: E402
 from lottery.masks import Mask  # noqa: E402
 from lottery.members import member_state  # noqa: E402
 from lottery.models import build, weight_counts  # noqa: E402
 from lottery.presets import PRESETS  # noqa: E402
-from lottery.training import Member, evaluate, train  # noqa: E402
+from lottery.training import Member, evaluate, keep_improved, train  # noqa: E402
 
 LENET_WEIGHTS = 266_200
 LENET_BATCH = 60
@@ -198,13 +199,36 @@ def head(split: Split, n: int) -> Split:
 
 
 def engine_runner(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle,
-                  members: Sequence[Member], device: torch.device) -> Callable[[int], object]:
-    """``run(n)``: ``train`` for n iterations with evaluation effectively off."""
+                  members: Sequence[Member], device: torch.device,
+                  **options) -> Callable[[int], object]:
+    """``run(n)``: ``train`` for n iterations with evaluation effectively off; ``options``
+    are ``train``'s speed options (``fused``, ``channels_last``, ``compile``)."""
     def run(n: int):
         hp_n = dataclasses.replace(hp, iterations=n, eval_every=n, test_curve=False,
                                    milestones=(), warmup=0)
-        return train(model_hp, hp_n, data, members, device=device, progress=False)
+        return train(model_hp, hp_n, data, members, device=device, progress=False, **options)
     return run
+
+
+@contextlib.contextmanager
+def pytorch_sqrt():
+    """The engine's Adam with PyTorch's own CPU square root (what it used before)."""
+    saved = optimizers.ieee_sqrt_
+    optimizers.ieee_sqrt_ = lambda source, out: torch.sqrt(source, out=out)
+    try:
+        yield
+    finally:
+        optimizers.ieee_sqrt_ = saved
+
+
+# label -> (train() speed options, context): K = 5 LeNet variants of section 1b
+LENET_OPTIONS = {
+    "engine's Adam with PyTorch's MKL sqrt (before)": ({}, pytorch_sqrt),
+    "fused Adam (`fused=True`, not exact batched vs alone)": ({"fused": True},
+                                                             contextlib.nullcontext),
+    "`compile=True` (torch.compile of forward + backward)": ({"compile": True},
+                                                           contextlib.nullcontext),
+}
 
 
 def record_work(model, data: DataBundle, test_curve: bool, eval_batch_size: int = 5000):
@@ -218,12 +242,7 @@ def record_work(model, data: DataBundle, test_curve: bool, eval_batch_size: int 
         val_loss, _ = evaluate(model, data.val, eval_batch_size)
         if test_curve:
             evaluate(model, data.test, eval_batch_size)
-        improved = val_loss < best_val
-        best_val.copy_(torch.where(improved, val_loss, best_val))
-        with torch.no_grad():
-            for name, t in tensors.items():
-                keep = improved.view(-1, *[1] * (t.dim() - 1))
-                best[name].copy_(torch.where(keep, t, best[name]))
+        keep_improved(best_val, val_loss, best, tensors, val_loss < best_val)
     return work
 
 
@@ -276,6 +295,15 @@ def run_benchmark(cfg: Config, device: torch.device, log: Callable[[str], None],
         timings[label] = step.scaled(1.0 / k)  # per network-iteration
         results.setdefault("step", {})[k] = step  # whole K-member step
     results["lenet"] = timings
+    options_k = cfg.lenet_members[0]
+    members = members_for("lenet", options_k, mask)
+    results["lenet_options"] = {f"(c) K={options_k}, default": timings[f"(c) engine K={options_k}"]}
+    for label, (options, context) in LENET_OPTIONS.items():
+        log(f"[1b] engine K={options_k}, {label} ...")
+        with context():
+            run = engine_runner(model_hp, lenet_hp, speed_data, members, device, **options)
+            step = per_iteration(run, cfg.lenet_iters, cfg.repeats, device)
+        results["lenet_options"][f"(c) K={options_k}, {label}"] = step.scaled(1.0 / options_k)
 
     # ---- 2. matmul peak
     log(f"[2] fp32 matmul peak, {cfg.matmul_size}^2 ...")
@@ -307,10 +335,13 @@ def run_benchmark(cfg: Config, device: torch.device, log: Callable[[str], None],
         data = with_splits(cifar, train=head(cifar.train, 2 * batch), val=head(cifar.val, 8),
                            test=head(cifar.test, 8))
         for k in (1, 2):
-            log(f"[4] {name} K={k} batch {batch}, iterations {cfg.conv_iters[name]} ...")
-            run = engine_runner(ModelHparams(name), hp, data, members_for(name, k, None), device)
-            conv[(name, k)] = per_iteration(run, cfg.conv_iters[name], cfg.conv_repeats, device,
-                                            warmup=cfg.conv_warmup)
+            for channels_last in (False, True):
+                log(f"[4] {name} K={k} batch {batch} channels_last={channels_last}, "
+                    f"iterations {cfg.conv_iters[name]} ...")
+                run = engine_runner(ModelHparams(name), hp, data, members_for(name, k, None),
+                                    device, channels_last=channels_last)
+                conv[(name, k, channels_last)] = per_iteration(
+                    run, cfg.conv_iters[name], cfg.conv_repeats, device, warmup=cfg.conv_warmup)
     results["conv"] = conv
 
     # ---- 3 (cont.). Conv-2 evaluation on the stand-in, scaled per example to 5K + 10K
@@ -348,7 +379,7 @@ def analyse(results: dict) -> dict:
         if row["model"] == "lenet":
             step = results["step"][row["K"]]
         else:
-            step = results["conv"][("conv2", row["K"])]
+            step = results["conv"][("conv2", row["K"], False)]
         train_100 = step.scaled(100)
         evals = EVAL_VAL + (EVAL_TEST if row["test_curve"] else 0)
         bound = 2 * evals / (6 * LENET_BATCH * 100) if row["model"] == "lenet" else \
@@ -417,6 +448,13 @@ def report(results: dict, derived: dict, mode: str, wall: float) -> str:
     for label, s in results["lenet"].items():
         lines.append(f"| {label} | {s.scaled(1e3).fmt(3)} | {derived['speedup'][label]:.2f}x "
                      f"| {derived['gflops'][label].fmt(1)} | {derived['pct_peak'][label]:.1f}% |")
+    base = results["lenet"]["(a) baseline nn.Module + DataLoader"].median
+    default = next(iter(results["lenet_options"].values())).median
+    lines += ["", "### 1b. Speed options and the Adam square-root fix (same K, same masks)", "",
+              "| variant | ms / network-iteration | vs (a) | vs default |", "|---|---|---|---|"]
+    for label, s in results["lenet_options"].items():
+        lines.append(f"| {label} | {s.scaled(1e3).fmt(3)} | {base / s.median:.2f}x "
+                     f"| {default / s.median:.2f}x |")
     lines += ["", "## 2. Achieved GFLOP/s vs fp32 matmul peak", "",
               f"Dense FLOPs per network-iteration: 6 x {LENET_WEIGHTS:,} x {LENET_BATCH} = "
               f"{6 * LENET_WEIGHTS * LENET_BATCH / 1e6:.1f} MFLOP. Peak: "
@@ -440,12 +478,21 @@ def report(results: dict, derived: dict, mode: str, wall: float) -> str:
               "(synthetic CIFAR-10 stand-in, dense)", "",
               f"{cfg.conv_repeats} repeats; iterations (n1, n2) per model: "
               + ", ".join(f"{m} {v}" for m, v in cfg.conv_iters.items()) + ".", "",
-              "| model | batch | K=1 ms / it | K=2 ms / step | K=2 ms / network-it "
-              "| K=2 batching gain |", "|---|---|---|---|---|---|"]
+              "NCHW is the default layout; NHWC is `channels_last=True`.", "",
+              "| model | batch | layout | K=1 ms / it | K=2 ms / step | K=2 ms / network-it "
+              "| K=2 batching gain | NHWC speed-up K=1 / K=2 |",
+              "|---|---|---|---|---|---|---|---|"]
     for name, batch in PAPER_BATCH.items():
-        one, two = results["conv"][(name, 1)], results["conv"][(name, 2)]
-        lines.append(f"| {name} | {batch} | {one.scaled(1e3).fmt(0)} | {two.scaled(1e3).fmt(0)} "
-                     f"| {two.scaled(500).fmt(0)} | {one.median / (two.median / 2):.2f}x |")
+        for channels_last in (False, True):
+            one = results["conv"][(name, 1, channels_last)]
+            two = results["conv"][(name, 2, channels_last)]
+            gain = "" if not channels_last else (
+                f"{results['conv'][(name, 1, False)].median / one.median:.2f}x / "
+                f"{results['conv'][(name, 2, False)].median / two.median:.2f}x")
+            lines.append(f"| {name} | {batch} | {'NHWC' if channels_last else 'NCHW'} "
+                         f"| {one.scaled(1e3).fmt(0)} | {two.scaled(1e3).fmt(0)} "
+                         f"| {two.scaled(500).fmt(0)} | {one.median / (two.median / 2):.2f}x "
+                         f"| {gain} |")
 
     s5, s10 = results["step"][5].median, results["step"][10].median
     lines += ["", "## 5. Projected paper-scale LeNet Fig. 4", "",

@@ -36,6 +36,9 @@ from lottery.masks import Mask, stack
 from lottery.members import State, load_member_state, member_state, use_channels_last
 from lottery.models import LotteryModel, build
 
+# devices where ``train(compile=True)`` compiles the forward and backward pass
+COMPILE_FORWARD_BACKWARD_ON = ("cuda",)
+
 METRICS = ("val_loss", "val_acc", "test_loss", "test_acc", "train_loss", "train_acc")
 
 
@@ -61,13 +64,14 @@ def default_device() -> torch.device:
 
 
 def make_optimizer(params, hp: TrainingHparams, device: torch.device,
-                   fused: bool | None = None) -> torch.optim.Optimizer:
+                   fused: bool | None = None, compiled: bool = False) -> torch.optim.Optimizer:
     """Adam or SGD with momentum.
 
     Default: PyTorch's fused kernels on CUDA; on the CPU the exact, allocation-free kernels of
     :mod:`lottery.optimizers`. The CPU's fused Adam rounds an element differently depending on
     where it falls in its tensor, so a member trained in a batch and alone would drift apart by
-    float rounding; ``fused=True`` accepts that for speed.
+    float rounding; ``fused=True`` accepts that for speed. ``compiled``: our CPU Adam's update
+    as one compiled pass (exact per element too; differs from the eager one by rounding).
     """
     params = list(params)
     if fused if fused is not None else device.type == "cuda":
@@ -76,7 +80,7 @@ def make_optimizer(params, hp: TrainingHparams, device: torch.device,
         return torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum,
                                weight_decay=hp.weight_decay, fused=True)
     if hp.optimizer == "adam":
-        return optimizers.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        return optimizers.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay, compiled=compiled)
     return optimizers.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
 
 
@@ -96,6 +100,17 @@ def evaluate(model: LotteryModel, split: Split, batch_size: int = 5000,
             correct += (logits.argmax(-1) == targets).sum(1)
     model.train(was_training)
     return loss / len(split), correct / len(split)
+
+
+def keep_improved(best_val: Tensor, val_loss: Tensor, best: dict[str, Tensor],
+                  tensors: dict[str, Tensor], improved: Tensor) -> None:
+    """Where ``improved`` (per member), copy the validation loss and every tensor into the
+    early-stop snapshot ``best``: in place on the device, no host synchronisation."""
+    torch.where(improved, val_loss, best_val, out=best_val)
+    with torch.no_grad():
+        for name, t in tensors.items():
+            keep = improved.view(-1, *[1] * (t.dim() - 1))
+            torch.where(keep, t, best[name], out=best[name])
 
 
 def evaluation_iterations(hp: TrainingHparams, start: int) -> list[int]:
@@ -119,8 +134,10 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
     uninterrupted run. ``bf16``: autocast to bfloat16 (CUDA speed option; off by default so the
     numbers match fp32). ``fused``: the optimizer kernel (see :func:`make_optimizer`).
     ``channels_last``: NHWC convolutions (see :func:`lottery.members.use_channels_last`).
-    ``compile``: ``torch.compile`` the forward and backward pass. The last three are speed
-    options that change results only by float rounding; ``benchmarks/`` measures what they buy.
+    ``compile``: compile what gains on the device: on the CPU the Adam update (one pass
+    instead of seven), on CUDA the forward and backward pass (a compiled CPU forward/backward
+    measured 0.75-0.95x, slower than eager: it is not compiled there). The last three are
+    speed options that change results only by float rounding; ``benchmarks/`` measures them.
     """
     device = torch.device(device) if device is not None else default_device()
     if data.train.x.device.type != device.type:
@@ -144,7 +161,7 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
     with torch.no_grad():
         torch._foreach_mul_(masked_params, masks)
 
-    optimizer = make_optimizer(model.parameters(), hp, device, fused)
+    optimizer = make_optimizer(model.parameters(), hp, device, fused, compiled=compile)
     batches = MemberBatches(data.train, [m.data_seed for m in members], hp.batch_size,
                             augment=data.augment)
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if bf16
@@ -159,7 +176,8 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
         member_loss.sum().backward()  # member k's gradient is that of its own mean loss
         return member_loss.detach(), (logits.argmax(-1) == y).float().mean(1)
 
-    step_fn = torch.compile(forward_backward) if compile else forward_backward
+    compile_step = compile and device.type in COMPILE_FORWARD_BACKWARD_ON
+    step_fn = torch.compile(forward_backward) if compile_step else forward_backward
     points = evaluation_iterations(hp, start_iteration)
     history = torch.full((len(points), len(METRICS), k_members), float("nan"), device=device)
     tensors = dict(model.named_parameters()) | dict(model.named_buffers())
@@ -197,12 +215,8 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
             running.zero_()
             running_steps = 0
         improved = val_loss < best_val  # strict: the earliest of equal minima wins
-        best_val.copy_(torch.where(improved, val_loss, best_val))
         best_iteration.copy_(torch.where(improved, iteration, best_iteration))
-        with torch.no_grad():
-            for name, t in tensors.items():
-                keep = improved.view(-1, *[1] * (t.dim() - 1))
-                torch.where(keep, t, best[name], out=best[name])
+        keep_improved(best_val, val_loss, best, tensors, improved)
         next_point += 1
 
     bar = tqdm(total=hp.iterations - start_iteration, initial=first - start_iteration,

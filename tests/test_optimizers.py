@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from lottery import optimizers
+from lottery.models import build
 
 
 def run(make, steps: int = 5) -> list[torch.Tensor]:
@@ -20,10 +21,12 @@ def run(make, steps: int = 5) -> list[torch.Tensor]:
     return [p.detach() for p in params]
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
-def test_adam_matches_pytorch_to_float_rounding(weight_decay):
+def test_adam_matches_pytorch_to_float_rounding(weight_decay, compiled):
     # ours takes the correctly rounded square root, PyTorch's CPU one is sometimes an ulp off
-    ours = run(lambda p: optimizers.Adam(p, lr=1e-2, weight_decay=weight_decay), steps=20)
+    ours = run(lambda p: optimizers.Adam(p, lr=1e-2, weight_decay=weight_decay,
+                                         compiled=compiled), steps=20)
     theirs = run(lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=weight_decay, foreach=True),
                  steps=20)
     for a, b in zip(ours, theirs, strict=True):
@@ -62,3 +65,85 @@ def test_adam_state_round_trips_through_state_dict():
     restored.load_state_dict(optimizer.state_dict())
     assert restored.state[params[0]]["step"] == 1
     assert torch.equal(restored.state[params[0]]["exp_avg"], optimizer.state[params[0]]["exp_avg"])
+
+
+def adam_run(params: list[torch.Tensor], grads: list[list[torch.Tensor]],
+             compiled: bool) -> list[torch.Tensor]:
+    params = [torch.nn.Parameter(p.clone()) for p in params]
+    optimizer = optimizers.Adam(params, lr=1e-2, weight_decay=1e-3, compiled=compiled)
+    for step_grads in grads:
+        for p, g in zip(params, step_grads, strict=True):
+            p.grad = g.clone()
+        optimizer.step()
+    return [p.detach() for p in params]
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_adam_is_exact_per_element_batched_or_alone(compiled):
+    # K stacked members and each member alone: bit-identical, whatever the tensor sizes
+    generator = torch.Generator().manual_seed(1)
+    shapes = [(5, 30, 7), (5, 30), (5, 3, 4, 3, 3), (5, 10), (5, 3)]
+    params = [torch.randn(s, generator=generator) for s in shapes]
+    grads = [[torch.randn(s, generator=generator) * (torch.rand(s, generator=generator) > 0.5)
+              for s in shapes] for _ in range(6)]
+    together = adam_run(params, grads, compiled)
+    for k in range(5):
+        alone = adam_run([p[k:k + 1] for p in params],
+                         [[g[k:k + 1] for g in step] for step in grads], compiled)
+        for a, b in zip(together, alone, strict=True):
+            assert torch.equal(a[k:k + 1], b)
+
+
+def test_compiled_adam_runs_on_channels_last_weights_and_matches_contiguous():
+    generator = torch.Generator().manual_seed(2)
+    weight = torch.randn(2, 8, 3, 3, 4, generator=generator).permute(0, 1, 4, 2, 3)
+    grad = torch.randn(2, 8, 3, 3, 4, generator=generator).permute(0, 1, 4, 2, 3)
+    assert optimizers.storage_order_flat(weight) is not None
+    assert optimizers.storage_order_flat(weight[:, :, :2]) is None  # gapped: no flat view
+    state = [torch.zeros_like(weight), torch.zeros_like(weight)]
+    flat = [[optimizers.storage_order_flat(t) for t in (weight, grad, *state)]]
+    assert optimizers.compiled_adam_update(flat, 0.1, 0.5, 0.9, 0.999, 1e-8)
+    assert torch.count_nonzero(state[0]) > 0  # the moments were updated through the aliases
+    contiguous = adam_run([weight.contiguous()], [[grad.contiguous()]], compiled=True)[0]
+    permuted = adam_run([weight], [[grad]], compiled=True)[0]
+    assert permuted.stride() == weight.stride()
+    assert torch.equal(permuted, contiguous)
+
+
+def test_compile_failure_falls_back_to_the_eager_update_with_a_warning(monkeypatch):
+    def broken(*args):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(optimizers, "_kernel", broken)
+    monkeypatch.setattr(optimizers, "_kernel_ran", False)
+    monkeypatch.setattr(optimizers, "_compile_failed", False)
+    generator = torch.Generator().manual_seed(3)
+    params = [torch.randn(4, 5, generator=generator)]
+    grads = [[torch.randn(4, 5, generator=generator)] for _ in range(3)]
+    with pytest.warns(RuntimeWarning, match="compiling the Adam update failed"):
+        fell_back = adam_run(params, grads, compiled=True)
+    assert optimizers._compile_failed
+    assert torch.equal(fell_back[0], adam_run(params, grads, compiled=False)[0])
+
+
+def test_compile_failure_after_a_successful_update_is_an_error(monkeypatch):
+    # a run must never switch from compiled to eager arithmetic half-way
+    def broken(*args):
+        raise RuntimeError("recompile limit")
+
+    monkeypatch.setattr(optimizers, "_kernel", broken)
+    monkeypatch.setattr(optimizers, "_kernel_ran", True)
+    monkeypatch.setattr(optimizers, "_compile_failed", False)
+    with pytest.raises(RuntimeError, match="recompile limit"):
+        adam_run([torch.ones(3)], [[torch.ones(3)]], compiled=True)
+
+
+def test_one_compiled_graph_serves_every_model_and_member_count():
+    import torch._dynamo.utils
+
+    before = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    for name, k in [("lenet", 1), ("lenet", 3), ("conv2", 2), ("resnet18", 1), ("conv4", 2)]:
+        params = [p.detach() for p in build(name, seeds=list(range(k))).parameters()]
+        adam_run(params, [[torch.ones_like(p) for p in params]], compiled=True)
+    new_graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"] - before
+    assert new_graphs <= 2, new_graphs  # at most one, plus one if this is the first use
