@@ -36,9 +36,6 @@ from lottery.masks import Mask, stack
 from lottery.members import State, load_member_state, member_state, use_channels_last
 from lottery.models import LotteryModel, build
 
-# devices where ``train(compile=True)`` compiles the forward and backward pass
-COMPILE_FORWARD_BACKWARD_ON = ("cuda",)
-
 METRICS = ("val_loss", "val_acc", "test_loss", "test_acc", "train_loss", "train_acc")
 
 
@@ -64,14 +61,15 @@ def default_device() -> torch.device:
 
 
 def make_optimizer(params, hp: TrainingHparams, device: torch.device,
-                   fused: bool | None = None, compiled: bool = False) -> torch.optim.Optimizer:
+                   fused: bool | None = None) -> torch.optim.Optimizer:
     """Adam or SGD with momentum.
 
-    Default: PyTorch's fused kernels on CUDA; on the CPU the exact, allocation-free kernels of
-    :mod:`lottery.optimizers`. The CPU's fused Adam rounds an element differently depending on
-    where it falls in its tensor, so a member trained in a batch and alone would drift apart by
-    float rounding; ``fused=True`` accepts that for speed. ``compiled``: our CPU Adam's update
-    as one compiled pass (exact per element too; differs from the eager one by rounding).
+    ``fused=None`` (default): PyTorch's fused kernels on CUDA; on the CPU the exact kernels of
+    :mod:`lottery.optimizers`, Adam's update compiled to a single pass. ``fused=False``: those
+    exact kernels uncompiled (a sequence of in-place passes; no compiler needed).
+    ``fused=True``: PyTorch's fused kernels on the CPU too; faster than eager, but the CPU's
+    fused Adam rounds an element differently depending on where it falls in its tensor, so a
+    member trained in a batch and alone drift apart by float rounding.
     """
     params = list(params)
     if fused if fused is not None else device.type == "cuda":
@@ -80,7 +78,8 @@ def make_optimizer(params, hp: TrainingHparams, device: torch.device,
         return torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum,
                                weight_decay=hp.weight_decay, fused=True)
     if hp.optimizer == "adam":
-        return optimizers.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay, compiled=compiled)
+        return optimizers.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay,
+                               compiled=fused is None)
     return optimizers.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
 
 
@@ -134,10 +133,9 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
     uninterrupted run. ``bf16``: autocast to bfloat16 (CUDA speed option; off by default so the
     numbers match fp32). ``fused``: the optimizer kernel (see :func:`make_optimizer`).
     ``channels_last``: NHWC convolutions (see :func:`lottery.members.use_channels_last`).
-    ``compile``: compile what gains on the device: on the CPU the Adam update (one pass
-    instead of seven), on CUDA the forward and backward pass (a compiled CPU forward/backward
-    measured 0.75-0.95x, slower than eager: it is not compiled there). The last three are
-    speed options that change results only by float rounding; ``benchmarks/`` measures them.
+    ``compile``: ``torch.compile`` the forward and backward pass (meant for GPUs: on the
+    2-core CPU it measured slower than eager). The last three are speed options that change
+    results only by float rounding; ``benchmarks/`` measures what they buy.
     """
     device = torch.device(device) if device is not None else default_device()
     if data.train.x.device.type != device.type:
@@ -161,7 +159,7 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
     with torch.no_grad():
         torch._foreach_mul_(masked_params, masks)
 
-    optimizer = make_optimizer(model.parameters(), hp, device, fused, compiled=compile)
+    optimizer = make_optimizer(model.parameters(), hp, device, fused)
     batches = MemberBatches(data.train, [m.data_seed for m in members], hp.batch_size,
                             augment=data.augment)
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if bf16
@@ -176,8 +174,7 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
         member_loss.sum().backward()  # member k's gradient is that of its own mean loss
         return member_loss.detach(), (logits.argmax(-1) == y).float().mean(1)
 
-    compile_step = compile and device.type in COMPILE_FORWARD_BACKWARD_ON
-    step_fn = torch.compile(forward_backward) if compile_step else forward_backward
+    step_fn = torch.compile(forward_backward) if compile else forward_backward
     points = evaluation_iterations(hp, start_iteration)
     history = torch.full((len(points), len(METRICS), k_members), float("nan"), device=device)
     tensors = dict(model.named_parameters()) | dict(model.named_buffers())

@@ -7,7 +7,6 @@ import dataclasses
 import pytest
 import torch
 
-from lottery import training
 from lottery.data import DataBundle, MemberBatches, Split, load
 from lottery.hparams import HparamError, ModelHparams, TrainingHparams
 from lottery.masks import Mask
@@ -36,7 +35,8 @@ def sparse_mask(seed: int, rounds: float) -> Mask:
     return prune_layerwise(scores("large_final", weights, weights), dense, rates, rounds)
 
 
-@pytest.mark.parametrize("optimizer, fused", [("adam", False), ("adam", True), ("sgd", False)])
+@pytest.mark.parametrize("optimizer, fused", [("adam", None), ("adam", False), ("adam", True),
+                                              ("sgd", None)])
 def test_pruned_weights_stay_exactly_zero(mnist_like, optimizer, fused):
     hp = TrainingHparams(optimizer, lr=0.05 if optimizer == "sgd" else 2e-3, iterations=80,
                          batch_size=60, momentum=0.9, weight_decay=1e-2, eval_every=40)
@@ -259,18 +259,25 @@ def test_channels_last_trains_the_same_networks(name):
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
-@pytest.mark.parametrize("forward_backward", [False, True])
-def test_compiled_training_matches_eager(mnist_like, monkeypatch, optimizer, forward_backward):
-    # compile=True compiles the CPU Adam update; the forward/backward compile (CUDA's) is
-    # exercised on the CPU here by enabling it for the CPU too
-    if forward_backward:
-        monkeypatch.setattr(training, "COMPILE_FORWARD_BACKWARD_ON", ("cpu", "cuda"))
+def test_compiled_forward_backward_matches_eager(mnist_like, optimizer):
     lr = 0.05 if optimizer == "sgd" else 2e-3
     hp = TrainingHparams(optimizer, lr=lr, iterations=30, batch_size=60, momentum=0.9,
                          eval_every=10)
     members = [lenet_member(s, sparse_mask(s, 3)) for s in (0, 1)]
     eager = train(LENET, hp, mnist_like, members, progress=False)
     compiled = train(LENET, hp, mnist_like, members, compile=True, progress=False)
+    assert_same_training(eager, compiled, members, lr, optimizer)
+
+
+def test_eager_and_compiled_adam_updates_train_the_same_networks(mnist_like):
+    hp = TrainingHparams("adam", lr=2e-3, iterations=30, batch_size=60, eval_every=10)
+    members = [lenet_member(s, sparse_mask(s, 3)) for s in (0, 1)]
+    compiled = train(LENET, hp, mnist_like, members, progress=False)  # the CPU default
+    eager = train(LENET, hp, mnist_like, members, fused=False, progress=False)
+    assert_same_training(eager, compiled, members, hp.lr, "adam")
+
+
+def assert_same_training(eager, compiled, members, lr, optimizer):
     # Adam turns rounding-level differences on near-zero gradients into lr-sized steps, so
     # its weights are compared at a few lr; SGD's stay at rounding level
     atol = 5 * lr if optimizer == "adam" else 1e-4
@@ -284,11 +291,13 @@ def test_compiled_training_matches_eager(mnist_like, monkeypatch, optimizer, for
     assert not torch.equal(compiled.final_states[0]["fc1.weight"], members[0].state["fc1.weight"])
 
 
-def test_compiled_adam_keeps_batched_members_exactly_equal_to_alone(mnist_like, single_thread):
+@pytest.mark.parametrize("fused", [None, False])
+def test_adam_keeps_batched_members_exactly_equal_to_alone(mnist_like, single_thread, fused):
+    # both CPU Adam kernels: the compiled one (default) and the eager one
     hp = TrainingHparams("adam", lr=2e-3, iterations=40, batch_size=60, eval_every=20)
     members = [lenet_member(s, sparse_mask(s, 2)) for s in (0, 1)]
-    together = train(LENET, hp, mnist_like, members, compile=True, progress=False)
+    together = train(LENET, hp, mnist_like, members, fused=fused, progress=False)
     for k, member in enumerate(members):
-        alone = train(LENET, hp, mnist_like, [member], compile=True, progress=False)
+        alone = train(LENET, hp, mnist_like, [member], fused=fused, progress=False)
         for name, value in alone.final_states[0].items():
             assert torch.equal(together.final_states[k][name], value), name
