@@ -8,13 +8,16 @@ elementwise in-place ops, so they are exact per element and allocate nothing aft
 step. The update rules are PyTorch's Adam (no amsgrad) and SGD with momentum (no dampening,
 no Nesterov), weight decay added to the gradient.
 
-One deliberate difference: Adam's square root. PyTorch's CPU ``sqrt`` goes through MKL's
-vector math in a low-accuracy mode: about 20% of its results are one ulp off the correctly
-rounded value, and it is 7x slower on zeros and 30x slower on subnormals than on ordinary
-numbers. A pruned weight's second moment is exactly zero, so at 20% density that square root
-was 30% of a whole LeNet training step. We take the IEEE square root (numpy's, correctly
-rounded, the same speed on any input): SGD is bit-identical to PyTorch's, Adam agrees with it to
-an ulp per step and is exact per element (a member batched or alone gets identical numbers).
+One deliberate difference: Adam's square root. PyTorch's CPU ``sqrt`` (a vectorized math
+library; measured, not documented) is one ulp off the correctly rounded value for about 20% of
+inputs, and 7x slower on zeros and 30x slower on subnormals than on ordinary numbers. A pruned
+weight's second moment is exactly zero, so at 20% density that square root was 30% of a whole
+LeNet training step. We take the IEEE square root (numpy's, correctly rounded, the same speed
+on any input): SGD is bit-identical to PyTorch's, Adam agrees with it to an ulp per step and is
+exact per element (a member batched or alone gets identical numbers).
+
+Adam's update can also run compiled (:func:`compiled_adam_update`, the CPU default of
+:func:`lottery.training.make_optimizer`): one pass over each tensor instead of seven.
 """
 
 from __future__ import annotations
