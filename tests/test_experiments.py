@@ -183,3 +183,14 @@ def test_masks_survive_a_store_round_trip(tmp_path):
     store.save("m", "x", {"k": 1}, {"mask": mask.to_state()})
     loaded = Mask.of(store.load("m", "x", {"k": 1})["mask"])
     assert torch.equal(loaded["w"], mask["w"]) and loaded.density() == pytest.approx(11 / 12)
+
+
+def test_speed_options_are_keyed_only_when_on(tmp_path):
+    # results computed without a speed option keep their keys; with one, they are kept apart
+    store = RunStore(tmp_path)
+    plain = LotteryRunner(smoke(), store=store, progress=False)
+    fast = LotteryRunner(smoke(), store=store, data=plain.data, channels_last=True,
+                         compile=True, progress=False)
+    assert "channels_last" not in plain._dense_key() and "compile" not in plain._dense_key()
+    assert fast._dense_key() == plain._dense_key() | {"channels_last": True, "compile": True}
+    assert RunStore.key_id(fast._dense_key()) != RunStore.key_id(plain._dense_key())
