@@ -110,13 +110,18 @@ def test_compiled_adam_runs_on_channels_last_weights_and_matches_contiguous():
     assert torch.equal(permuted, contiguous)
 
 
-def test_compile_failure_falls_back_to_the_eager_update_with_a_warning(monkeypatch):
+def broken_compiler(monkeypatch, message: str, ran_before: bool) -> None:
+    """Make the compiled kernel fail, as if compiled updates had (or had not) run before."""
     def broken(*args):
-        raise RuntimeError("no C++ compiler")
+        raise RuntimeError(message)
 
     monkeypatch.setattr(optimizers, "_kernel", broken)
-    monkeypatch.setattr(optimizers, "_kernel_ran", False)
+    monkeypatch.setattr(optimizers, "_kernel_ran", ran_before)
     monkeypatch.setattr(optimizers, "_compile_failed", False)
+
+
+def test_compile_failure_falls_back_to_the_eager_update_with_a_warning(monkeypatch):
+    broken_compiler(monkeypatch, "no C++ compiler", ran_before=False)
     generator = torch.Generator().manual_seed(3)
     params = [torch.randn(4, 5, generator=generator)]
     grads = [[torch.randn(4, 5, generator=generator)] for _ in range(3)]
@@ -128,12 +133,7 @@ def test_compile_failure_falls_back_to_the_eager_update_with_a_warning(monkeypat
 
 def test_compile_failure_after_a_successful_update_is_an_error(monkeypatch):
     # a run must never switch from compiled to eager arithmetic half-way
-    def broken(*args):
-        raise RuntimeError("recompile limit")
-
-    monkeypatch.setattr(optimizers, "_kernel", broken)
-    monkeypatch.setattr(optimizers, "_kernel_ran", True)
-    monkeypatch.setattr(optimizers, "_compile_failed", False)
+    broken_compiler(monkeypatch, "recompile limit", ran_before=True)
     with pytest.raises(RuntimeError, match="recompile limit"):
         adam_run([torch.ones(3)], [[torch.ones(3)]], compiled=True)
 
