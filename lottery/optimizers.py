@@ -22,6 +22,7 @@ Adam's update can also run compiled (:func:`compiled_adam_update`, the CPU defau
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import warnings
@@ -161,6 +162,22 @@ def storage_order_flat(t: Tensor) -> Tensor | None:
     return t.new_empty(0).set_(t.untyped_storage(), t.storage_offset(), (t.numel(),), (1,))
 
 
+@contextlib.contextmanager
+def _quiet_first_compile():
+    """Compiling for the CPU on a machine without CUDA logs a warning about CUDA_HOME; hide it
+    while the kernel is first compiled (and only then, leaving the logger as it was)."""
+    if _kernel_ran:
+        yield
+        return
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def compiled_adam_update(flat: list[list[Tensor]], step_size: float, bias2_sqrt: float,
                          beta1: float, beta2: float, eps: float) -> bool:
     """Apply the Adam update with the compiled kernel to ``flat``: one ``[param, grad,
@@ -173,16 +190,16 @@ def compiled_adam_update(flat: list[list[Tensor]], step_size: float, bias2_sqrt:
         return False
     if _kernel is None:
         _kernel = torch.compile(_adam_kernel, dynamic=True, fullgraph=True)
-        # compiling for the CPU on a machine without CUDA logs a warning about CUDA_HOME
-        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     dtype = flat[0][0].dtype  # scalars rounded as PyTorch's own kernels round them
     scalars = (torch.tensor(step_size, dtype=dtype), torch.tensor(bias2_sqrt, dtype=dtype),
                beta1, beta2, eps)
     key = (dtype,)
     if key not in _scratch:  # distinct tensors: repeated ones would be guarded as aliases
         _scratch[key] = [[torch.zeros(2, dtype=dtype) for _ in range(4)] for _ in range(GROUP)]
+    start = 0
     try:
-        with torch.fx.experimental._config.patch(use_duck_shape=False):  # no size guards
+        with torch.fx.experimental._config.patch(use_duck_shape=False), \
+                _quiet_first_compile():
             for start in range(0, len(flat), GROUP):
                 chunk = flat[start:start + GROUP]
                 chunk += _scratch[key][:GROUP - len(chunk)]
