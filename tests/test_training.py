@@ -76,17 +76,6 @@ def test_early_stop_snapshot_matches_history_without_test_curve(mnist_like):
     assert no_curve.history.test_acc.iloc[:-1].isna().all()
 
 
-@pytest.fixture
-def single_thread():
-    # On several threads MKL partitions a batched matmul differently from a single one, so the
-    # members agree only to float rounding, which 300 steps of training amplify; on one thread
-    # the batched and the alone computations are the same arithmetic, bit for bit.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_batched_members_match_members_trained_alone(single_thread):
     data = load("mnist") if _has_mnist() else load("synthetic_mnist", val_size=500)
     data = _subset(data, 6000)
