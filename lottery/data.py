@@ -244,13 +244,16 @@ def load(
     split_seed: int = 0,
     train_subset: int | None = None,
     download: bool = True,
+    test_subset: int | None = None,
 ) -> DataBundle:
     """Load dataset ``name`` whole onto ``device`` with a seeded train/validation split.
 
     ``val_size`` examples are held out of the training set by a permutation fixed
     by ``split_seed`` (the test set is untouched); synthetic datasets use
     ``min(val_size, train_pool // 6)``.  ``train_subset`` keeps the first n of the
-    remaining (permuted) training examples.  Real datasets come from torchvision
+    remaining (permuted) training examples, ``test_subset`` the first n test
+    examples (both data hyperparameters: the smoke profile cuts data this way).
+    Real datasets come from torchvision
     files under :func:`data_root`; missing files raise :class:`DataUnavailable`.
     """
     if name not in DATASETS:
@@ -284,6 +287,8 @@ def load(
         test = make(raw_test_x, raw_test_y)
         source = f"real, {folder.resolve()}"
 
+    if test_subset is not None:
+        test = Split(test.x[:test_subset], test.y[:test_subset])
     sizes = f"{len(train)}/{len(val)}/{len(test)}"
     return DataBundle(
         name=spec.name,

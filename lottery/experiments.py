@@ -3,67 +3,42 @@
 IMP (Frankle & Carbin 2019, Sec. 1): train the dense network, prune a fraction of the surviving
 weights, reset the survivors, train again; repeat for ``levels`` rounds. Survivors are reset to
 their initialization (``rewind_iteration`` = 0) or rewound to their values at iteration k of the
-dense run (late resetting, Frankle et al. 2019), and retrained from iteration k.
+dense run (late resetting, Frankle et al. 2019), and retrained from iteration k. One-shot
+pruning is the same schedule with every level pruned straight from the dense network.
 
-Each level trains, in one batched call, every trial's ticket and its controls (the variants of
-:data:`VARIANT_RESETS`), all on the ticket's mask of that level. A variant is a reset step: a
-function of the init, rewind and final weights, the ticket mask and a seed, so further variants
-(Zhou et al. 2019) are one entry each.
-
-Every level is stored as it finishes; rerunning an experiment loads finished levels and trains
-only what is missing (a long level also resumes from its periodic checkpoint).
+The grain is one trained network. Each has a stored identity -- the recipe (model, data,
+training, speed options), how it starts (an init seed, or the dense run and k), how its mask
+came about (the parent network, criterion, strategy, rates, rounds), its variant and data
+order -- and three stages build them: :meth:`Runner.dense`, :meth:`Runner.level` and the
+pruning policy (:func:`lottery.pruning.next_mask`). :meth:`Runner.train_many` loads the
+networks the store holds and trains the missing ones together as one batched call, so adding a
+trial or a control trains only the new members, and IMP, one-shot and a rewind sweep share the
+dense runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from lottery import pruning
 from lottery.data import DataBundle, load
-from lottery.hparams import ExperimentHparams, to_dict
+from lottery.hparams import ExperimentHparams, fingerprint, to_dict
 from lottery.masks import Mask
 from lottery.members import State, member_state
 from lottery.models import build
+from lottery.provenance import provenance
+from lottery.results import ExperimentResult, experiment_tables
 from lottery.store import RunStore
-from lottery.training import METRICS, Member, TrainResult, default_device, train
+from lottery.training import DEFAULT_SPEED, Member, SpeedOptions, TrainResult, default_device, train
+from lottery.variants import VARIANTS, ResetContext
 
-
-@dataclass(frozen=True)
-class ResetContext:
-    """What a variant's reset step may use to produce its starting weights and mask."""
-
-    init: State        # the trial's weights at iteration 0
-    rewind: State      # the trial's weights at the rewind iteration (= init when k = 0)
-    final: State       # the trial's trained weights at the previous level
-    mask: Mask         # the ticket's mask at this level
-    seed: int          # a seed of this trial, level and variant
-    fresh_init: Callable[[int], State]  # a new initialization from a seed
-
-
-VARIANT_RESETS: dict[str, Callable[[ResetContext], tuple[State, Mask]]] = {
-    # the winning ticket: the mask, and the original (rewound) values of the survivors
-    "ticket": lambda c: (c.rewind, c.mask),
-    # random reinitialization: the same mask, values from a fresh init (LTH Figs. 3-5)
-    "reinit": lambda c: (c.fresh_init(c.seed), c.mask),
-    # random pruning: a random mask of the same per-layer density, original values (LTH Fig. 1)
-    "random_mask": lambda c: (c.rewind, pruning.random_mask_like(c.mask, c.seed)),
-}
-
-
-@dataclass
-class ExperimentResult:
-    hparams: ExperimentHparams
-    results: pd.DataFrame     # one row per trial x level x variant
-    histories: pd.DataFrame   # one row per trial x level x variant x evaluation
-    masks: dict[tuple[int, int], Mask]  # (trial, level) -> ticket mask
-    data: str                 # the dataset's one-line description
-    synthetic: bool
+__all__ = ["ExperimentResult", "LotteryRunner", "Network", "Runner", "run_imp", "run_oneshot"]
 
 
 def init_seed(hp: ExperimentHparams, trial: int) -> int:
@@ -76,47 +51,60 @@ def data_seed(hp: ExperimentHparams, trial: int) -> int:
 
 def control_seed(hp: ExperimentHparams, trial: int, level: float, variant: str) -> int:
     return 2_000_000 + hp.seed * 100_000 + trial * 1_000 + int(level * 10) * 7 + \
-        list(VARIANT_RESETS).index(variant)
+        list(VARIANTS).index(variant)
 
 
-class LotteryRunner:
-    """Runs the stages of one experiment against a store; the stages are idempotent."""
+@dataclass(frozen=True)
+class Network:
+    """One network to load or train: where it is stored, its identity, its table labels, and
+    how to build its starting weights and mask (called only when it must be trained)."""
+
+    path: tuple[str, str]          # (folder, name) in the store
+    key: dict
+    labels: dict                   # trial, level, variant
+    build: Callable[[], Member] = field(compare=False)
+    start: int = 0                 # the iteration training starts from
+    snapshots: tuple[int, ...] = ()
+    keep_final: bool = True
+
+
+class Runner:
+    """The stages of one experiment against a run store; every stage is idempotent."""
 
     def __init__(self, hp: ExperimentHparams, *, store: RunStore | None = None,
                  device: str | torch.device | None = None, data_root: str | Path | None = None,
-                 data: DataBundle | None = None, checkpoint_every: int = 0, bf16: bool = False,
-                 channels_last: bool = False, compile: bool = False, progress: bool = True):
-        self.hp = hp
+                 data: DataBundle | None = None, checkpoint_every: int = 0,
+                 speed: SpeedOptions = DEFAULT_SPEED, progress: bool = True):
+        self.hp, self.speed, self.progress = hp, speed, progress
         self.store = store or RunStore()
         self.device = torch.device(device) if device is not None else default_device()
-        self.data = data or load(hp.data.dataset, root=data_root, device=self.device,
-                                 val_size=hp.data.val_size, split_seed=hp.data.split_seed,
-                                 train_subset=hp.data.train_subset)
-        self.checkpoint_every, self.bf16, self.progress = checkpoint_every, bf16, progress
-        self.channels_last, self.compile = channels_last, compile
+        d = hp.data
+        self.data = data or load(d.dataset, root=data_root, device=self.device,
+                                 val_size=d.val_size, split_seed=d.split_seed,
+                                 train_subset=d.train_subset, test_subset=d.test_subset)
+        self.checkpoint_every = checkpoint_every
         self._inits: dict[int, State] = {}
         model = self._model([0])
         self.kinds = dict(model.prunable)
         self.dense_mask = Mask.dense({n: p.shape[1:] for n, p in model.prunable_weights().items()})
 
-    # --- keys -------------------------------------------------------------------------------
-    def _dense_key(self) -> dict:
-        hp = self.hp
-        identity = {"name": self.data.name, "sizes": [len(self.data.train), len(self.data.val),
-                                                      len(self.data.test)]}
-        return {"stage": "dense", "model": to_dict(hp.model), "data": to_dict(hp.data),
-                "dataset": identity, "training": to_dict(hp.training), "seed": hp.seed,
-                "trials": hp.trials, "rewind_iteration": hp.rewind_iteration,
-                "bf16": self.bf16} | self._speed_options()
+    # --- identities -------------------------------------------------------------------------
+    def recipe(self) -> dict:
+        """What every network of this experiment shares: model, data, training, speed."""
+        hp, data = self.hp, self.data
+        identity = {"name": data.name, "sizes": [len(data.train), len(data.val), len(data.test)]}
+        recipe = {"model": to_dict(hp.model), "data": to_dict(hp.data), "dataset": identity,
+                  "training": to_dict(hp.training)}
+        return recipe | ({"speed": self.speed.key()} if self.speed.key() else {})
 
-    def _speed_options(self) -> dict:
-        """Speed options that change results by float rounding: keyed only when switched on,
-        so results computed without them keep their keys."""
-        return {name: True for name in ("channels_last", "compile") if getattr(self, name)}
-
-    def _pruned_key(self, method: str) -> dict:
-        return self._dense_key() | {"stage": method, "pruning": to_dict(self.hp.pruning),
-                                    "controls": list(self.hp.controls)}
+    def network(self, stage: str, identity: dict, labels: dict, build: Callable[[], Member],
+                **options) -> Network:
+        """A network of this recipe; its file is named by its stage, labels and key hash."""
+        recipe = self.recipe()
+        key = {"recipe": recipe, **identity}
+        folder = f"{self.hp.model.name}-{self.data.name}/{fingerprint(recipe)}/{stage}"
+        name = f"{labels['variant']}-t{labels['trial']}-{self.store.key_id(key)}"
+        return Network((folder, name), key, labels, build, **options)
 
     # --- building blocks --------------------------------------------------------------------
     def _model(self, seeds):
@@ -129,145 +117,187 @@ class LotteryRunner:
             self._inits[seed] = member_state(self._model([seed]), 0)
         return self._inits[seed]
 
-    def _train(self, members: list[Member], group: str, name: str, desc: str,
-               start: int) -> TrainResult:
-        checkpoint = self.store.checkpoint_path(group, name) if self.checkpoint_every else None
-        snapshot_at = [self.hp.rewind_iteration] if self.hp.rewind_iteration and not start else []
-        return train(self.hp.model, self.hp.training, self.data, members, device=self.device,
-                     start_iteration=start, snapshot_at=snapshot_at, checkpoint=checkpoint,
-                     checkpoint_every=self.checkpoint_every, bf16=self.bf16,
-                     channels_last=self.channels_last, compile=self.compile,
-                     progress=self.progress, desc=desc)
+    def prune(self, trial: int, parent: dict, rounds: float, level: float) -> Mask:
+        """The ticket mask of ``trial`` at ``level``: ``parent``'s mask pruned by ``rounds``."""
+        return pruning.next_mask(self.hp.pruning, self.kinds,
+                                 self.fresh_init(init_seed(self.hp, trial)), parent["final"],
+                                 mask_of(parent, self.dense_mask), rounds,
+                                 control_seed(self.hp, trial, level, "ticket"))
 
-    def next_mask(self, init: State, final: State, mask: Mask, rounds: float, seed: int) -> Mask:
-        """Prune ``mask`` given the trained weights, with the preset's strategy and criterion."""
-        p = self.hp.pruning
-        scores = pruning.scores(p.criterion, init, final, seed)
-        if p.strategy == "global":
-            return pruning.prune_global(scores, mask, p.global_rate, rounds)
-        rates = {name: p.rate_of(kind) for name, kind in self.kinds.items()}
-        return pruning.prune_layerwise(scores, mask, rates, rounds)
+    # --- the one place that trains ----------------------------------------------------------
+    def train_many(self, networks: Sequence[Network], desc: str) -> list[dict]:
+        """Each network's stored payload: loaded when the store has it, else trained, the
+        missing ones together (one batched call per start iteration) and stored."""
+        payloads: list[dict | None] = []
+        wanted = list(networks)
+        for i, net in enumerate(wanted):
+            payload = self.store.load(*net.path, net.key)
+            have = set(payload.get("snapshots", {})) if payload else set()
+            if payload is not None and not set(net.snapshots) <= have:
+                # a rewind point this run did not keep: retrain it once, keeping the union
+                wanted[i], payload = replace(net, snapshots=tuple(sorted(have | set(
+                    net.snapshots)))), None
+            elif payload is not None and net.keep_final and "final" not in payload:
+                payload = None
+            payloads.append(payload)
+        for start in sorted({n.start for n, p in zip(wanted, payloads, strict=True) if p is None}):
+            group = [i for i, (n, p) in enumerate(zip(wanted, payloads, strict=True))
+                     if p is None and n.start == start]
+            for i, payload in zip(group, self._train_group([wanted[i] for i in group], desc),
+                                  strict=True):
+                payloads[i] = payload
+        return payloads
+
+    def _train_group(self, networks: list[Network], desc: str) -> list[dict]:
+        members = [n.build() for n in networks]
+        folder = networks[0].path[0]
+        checkpoint = self.store.checkpoint_path(
+            folder, "train-" + fingerprint(sorted(self.store.key_id(n.key) for n in networks)))
+        began = time.perf_counter()
+        result = train(self.hp.model, self.hp.training, self.data, members, device=self.device,
+                       start_iteration=networks[0].start,
+                       snapshot_at=sorted({k for n in networks for k in n.snapshots}),
+                       checkpoint=checkpoint if self.checkpoint_every else None,
+                       checkpoint_every=self.checkpoint_every, speed=self.speed,
+                       progress=self.progress, desc=desc)
+        record = provenance(self.device, time.perf_counter() - began) | {
+            "trained_together": len(networks)}
+        payloads = [network_payload(result, k, n, member.mask, self.dense_mask)
+                    for k, (n, member) in enumerate(zip(networks, members, strict=True))]
+        for net, payload in zip(networks, payloads, strict=True):
+            self.store.save(*net.path, net.key, payload, record)
+        checkpoint.unlink(missing_ok=True)  # only once every entry is safely stored
+        return payloads
 
     # --- stages -----------------------------------------------------------------------------
-    def dense(self) -> dict:
-        """Level 0: every trial's dense network (shared by IMP and one-shot)."""
-        key = self._dense_key()
-        group, name = "dense", self.store.key_id(key)
-        payload = self.store.load(group, name, key)
-        if payload is None:
-            hp = self.hp
-            members = [Member(self.fresh_init(init_seed(hp, t)), None, data_seed(hp, t))
-                       for t in range(hp.trials)]
-            result = self._train(members, group, name, desc="level 0 (dense)", start=0)
-            payload = _payload(result, ["ticket"] * hp.trials, list(range(hp.trials)),
-                               [self.dense_mask] * hp.trials)
-            payload["final"] = result.final_states[: hp.trials]
-            if hp.rewind_iteration:
-                payload["rewind"] = result.snapshots[hp.rewind_iteration]
-            self.store.save(group, name, key, payload)
-        return payload
-
-    def pruned_level(self, method: str, level: float, masks: list[Mask], dense: dict) -> dict:
-        """Train each trial's ticket and controls on ``masks`` (one per trial)."""
-        base = self._pruned_key(method)
-        group = f"{method}/{self.store.key_id(base)}"
-        name = f"level_{level:05.1f}" if method == "oneshot" else f"level_{int(level):02d}"
-        key = base | {"level": level}
-        payload = self.store.load(group, name, key)
-        if payload is not None:
-            return payload
+    def dense_networks(self, snapshots: Sequence[int] = ()) -> list[Network]:
         hp = self.hp
-        variants = ["ticket", *hp.controls]
-        members, tags, trials = [], [], []
-        for variant in variants:
+        snapshots = tuple(sorted({*snapshots, *([hp.rewind_iteration] * bool(
+            hp.rewind_iteration))}))
+
+        def one(t: int) -> Network:
+            seed, order = init_seed(hp, t), data_seed(hp, t)
+            return self.network("dense", {"start": {"init_seed": seed}, "mask": "dense",
+                                          "variant": "ticket", "data_seed": order},
+                                {"trial": t, "level": 0, "variant": "ticket"},
+                                lambda: Member(self.fresh_init(seed), None, order),
+                                snapshots=snapshots)
+        return [one(t) for t in range(hp.trials)]
+
+    def dense(self, snapshots: Sequence[int] = ()) -> list[dict]:
+        """Level 0: every trial's dense network, keeping the weights at ``snapshots`` and at the
+        rewind iteration (shared by IMP, one-shot and every rewind point)."""
+        return self.train_many(self.dense_networks(snapshots), "level 0 (dense)")
+
+    def level_networks(self, level: float, rounds: float, parents: list[Network],
+                       parent_payloads: list[dict], dense: list[Network],
+                       dense_payloads: list[dict]) -> list[Network]:
+        """The ticket and controls of every trial at ``level``, pruned from ``parents``."""
+        hp, k = self.hp, self.hp.rewind_iteration
+        pruned = to_dict(hp.pruning) | {"rounds": rounds}
+        masks: dict[int, Mask] = {}
+
+        def ticket_mask(t: int) -> Mask:
+            if t not in masks:
+                masks[t] = self.prune(t, parent_payloads[t], rounds, level)
+            return masks[t]
+
+        def build_member(t: int, variant: str, seed: int) -> Member:
+            init = self.fresh_init(init_seed(hp, t))
+            context = ResetContext(init=init, rewind=dense_payloads[t]["snapshots"][k] if k
+                                   else init, final=parent_payloads[t]["final"],
+                                   mask=ticket_mask(t), seed=seed, fresh_init=self.fresh_init)
+            state, mask = VARIANTS[variant](context)
+            return Member(state, mask, data_seed(hp, t))
+
+        networks = []
+        for variant in ("ticket", *hp.controls):
             for t in range(hp.trials):
-                init = self.fresh_init(init_seed(hp, t))
-                context = ResetContext(
-                    init=init, rewind=dense["rewind"][t] if hp.rewind_iteration else init,
-                    final=dense["final"][t], mask=masks[t],
-                    seed=control_seed(hp, t, level, variant), fresh_init=self.fresh_init)
-                state, mask = VARIANT_RESETS[variant](context)
-                members.append(Member(state, mask, data_seed(hp, t)))
-                tags.append(variant)
-                trials.append(t)
-        result = self._train(members, group, name, desc=f"{method} level {level:g}",
-                             start=hp.rewind_iteration)
-        payload = _payload(result, tags, trials, [m.mask for m in members])
-        payload["final"] = result.final_states[: hp.trials]
-        payload["masks"] = [m.to_state() for m in masks]
-        self.store.save(group, name, key, payload)
-        return payload
+                seed = control_seed(hp, t, level, variant)
+                start = {"init_seed": init_seed(hp, t)} if not k else {
+                    "rewind_of": self.store.key_id(dense[t].key), "iteration": k}
+                mask = {"pruned_from": self.store.key_id(parents[t].key), **pruned}
+                identity = {"start": start, "mask": mask, "variant": variant, "seed": seed,
+                            "data_seed": data_seed(hp, t)}
+                networks.append(self.network(
+                    f"rounds-{level:g}", identity,
+                    {"trial": t, "level": level, "variant": variant},
+                    lambda t=t, v=variant, s=seed: build_member(t, v, s), start=k,
+                    keep_final=variant == "ticket"))
+        return networks
+
+    def schedule(self, method: str) -> list[tuple[float, float, float]]:
+        """(level, parent level, rounds) of each pruning step: IMP prunes each level from the
+        one before by one round; one-shot prunes each target straight from the dense net."""
+        if method == "imp":
+            return [(level, level - 1, 1) for level in range(1, self.hp.levels + 1)]
+        return [(rounds, 0, rounds) for rounds in self.hp.oneshot_rounds]
+
+    def run(self, method: str) -> ExperimentResult:
+        """The experiment ``method`` ("imp" or "oneshot"): the dense level, then the schedule."""
+        dense = self.dense_networks()
+        networks, payloads = {0: dense}, {0: self.train_many(dense, "level 0 (dense)")}
+        steps = tqdm(self.schedule(method), desc=f"{method} levels", disable=not self.progress)
+        for level, parent, rounds in steps:
+            tickets = networks[parent][: self.hp.trials]
+            level_nets = self.level_networks(level, rounds, tickets,
+                                             payloads[parent][: self.hp.trials], dense,
+                                             payloads[0])
+            networks[level] = level_nets
+            payloads[level] = self.train_many(level_nets, f"{method} level {level:g}")
+        return self._result(method, networks, payloads)
 
     def imp(self) -> ExperimentResult:
-        hp = self.hp
-        payloads = {0: self.dense()}
-        masks = {(t, 0): self.dense_mask for t in range(hp.trials)}
-        levels = tqdm(range(1, hp.levels + 1), desc="IMP levels", disable=not self.progress)
-        for level in levels:
-            previous = payloads[level - 1]
-            current = []
-            for t in range(hp.trials):
-                init = self.fresh_init(init_seed(hp, t))
-                current.append(self.next_mask(init, previous["final"][t], masks[(t, level - 1)],
-                                              rounds=1, seed=control_seed(hp, t, level, "ticket")))
-            for t, mask in enumerate(current):
-                masks[(t, level)] = mask
-            payloads[level] = self.pruned_level("imp", level, current, payloads[0])
-        return self._result(payloads, masks, method="imp")
+        return self.run("imp")
 
     def oneshot(self) -> ExperimentResult:
         """Train once, prune once to each of ``oneshot_rounds`` rounds' density, reset, train."""
-        hp = self.hp
-        dense = self.dense()
-        payloads, masks = {0: dense}, {(t, 0): self.dense_mask for t in range(hp.trials)}
-        for rounds in tqdm(hp.oneshot_rounds, desc="one-shot targets", disable=not self.progress):
-            current = [self.next_mask(self.fresh_init(init_seed(hp, t)), dense["final"][t],
-                                      self.dense_mask, rounds=rounds,
-                                      seed=control_seed(hp, t, rounds, "ticket"))
-                       for t in range(hp.trials)]
-            for t, mask in enumerate(current):
-                masks[(t, rounds)] = mask
-            payloads[rounds] = self.pruned_level("oneshot", rounds, current, dense)
-        return self._result(payloads, masks, method="oneshot")
+        return self.run("oneshot")
 
-    def _result(self, payloads: dict, masks: dict, method: str) -> ExperimentResult:
-        results, histories = [], []
-        for level, payload in payloads.items():
-            summary = pd.DataFrame(payload["summary"]).assign(level=level, method=method)
-            results.append(summary)
-            histories.append(pd.DataFrame(payload["history"]).assign(level=level, method=method))
-        results = pd.concat(results, ignore_index=True)
-        results["percent_remaining"] = 100 * results["density"]
-        front = ["method", "trial", "level", "variant", "percent_remaining"]
-        results = results[front + [c for c in results.columns if c not in front]]
-        return ExperimentResult(self.hp, results, pd.concat(histories, ignore_index=True),
-                                masks, self.data.description, self.data.synthetic)
+    def _result(self, method: str, networks: dict, payloads: dict) -> ExperimentResult:
+        pairs = [({"method": method, **n.labels}, p) for level in networks
+                 for n, p in zip(networks[level], payloads[level], strict=True)]
+        results, histories = experiment_tables(pairs)
+        masks = {(n.labels["trial"], level): mask_of(p, self.dense_mask)
+                 for level in networks for n, p in zip(networks[level], payloads[level],
+                                                       strict=True)
+                 if n.labels["variant"] == "ticket"}
+        return ExperimentResult(self.hp, results, histories, masks, self.data.description,
+                                self.data.synthetic)
 
 
-def _payload(result: TrainResult, variants: list[str], trials: list[int],
-             masks: list[Mask | None] | None = None) -> dict:
-    """The storable part of a level: summary and history as plain lists."""
-    summary = result.summary.copy()
-    summary["trial"] = [trials[m] for m in summary.member]
-    summary["variant"] = [variants[m] for m in summary.member]
-    densities = [1.0 if m is None else m.density() for m in (masks or [None] * len(variants))]
-    summary["density"] = [densities[m] for m in summary.member]
-    if masks and masks[0] is not None:
-        for layer in masks[0]:
-            summary[f"density:{layer}"] = [masks[m].layer_density()[layer] for m in summary.member]
-    history = result.history.copy()
-    history["trial"] = [trials[m] for m in history.member]
-    history["variant"] = [variants[m] for m in history.member]
-    columns = ["trial", "variant", "iteration", *METRICS]
-    return {"summary": summary.drop(columns="member").to_dict("list"),
-            "history": history[columns].to_dict("list")}
+LotteryRunner = Runner  # the name earlier sessions used
+
+
+def mask_of(payload: dict, dense: Mask) -> Mask:
+    """The mask a stored network was trained with."""
+    return Mask.unpack(payload["mask"]) if payload.get("mask") is not None else dense
+
+
+def network_payload(result: TrainResult, k: int, net: Network, mask: Mask | None,
+                    dense: Mask) -> dict:
+    """What the store keeps of member ``k``: its summary, history, mask, final weights (when
+    a later stage needs them) and the snapshots it asked for."""
+    summary = result.summary[result.summary.member == k].drop(columns="member")
+    row = {c: summary[c].iloc[0].item() for c in summary.columns}
+    used = mask if mask is not None else dense
+    row["density"] = used.density()
+    row |= {f"density:{name}": value for name, value in used.layer_density().items()}
+    history = result.history[result.history.member == k].drop(columns="member")
+    payload = {"summary": row, "history": history.to_dict("list"),
+               "mask": None if mask is None else mask.pack(),
+               "snapshots": {i: states[k] for i, states in result.snapshots.items()
+                             if i in net.snapshots}}
+    if net.keep_final:
+        payload["final"] = result.final_states[k]
+    return payload
 
 
 def run_imp(hp: ExperimentHparams, **options) -> ExperimentResult:
-    """Iterative magnitude pruning with the experiment's controls; see :class:`LotteryRunner`."""
-    return LotteryRunner(hp, **options).imp()
+    """Iterative magnitude pruning with the experiment's controls; see :class:`Runner`."""
+    return Runner(hp, **options).imp()
 
 
 def run_oneshot(hp: ExperimentHparams, **options) -> ExperimentResult:
-    """One-shot pruning to each of ``hp.oneshot_rounds``; see :class:`LotteryRunner`."""
-    return LotteryRunner(hp, **options).oneshot()
+    """One-shot pruning to each of ``hp.oneshot_rounds``; see :class:`Runner`."""
+    return Runner(hp, **options).oneshot()

@@ -10,11 +10,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 
 OPTIMIZERS = ("adam", "sgd")
 STRATEGIES = ("layerwise", "global")
-VARIANTS = ("ticket", "reinit", "random_mask")
+MAX_SEED = 1_000_000   # seeds derive per trial as seed * 1000 + trial: keep them distinct
+MAX_TRIALS = 100       # and valid torch seeds
+MAX_ITERATIONS = 10**8  # 900x the longest schedule of the papers (VGG-19, 112K)
+MAX_EVALUATIONS = 100_000
 
 
 class HparamError(ValueError):
@@ -24,6 +28,14 @@ class HparamError(ValueError):
 def _check(ok: bool, name: str, allowed: str, value) -> None:
     if not ok:
         raise HparamError(f"{name} must be {allowed}; got {value!r}")
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -44,18 +56,24 @@ class ModelHparams:
 @dataclass(frozen=True)
 class DataHparams:
     dataset: str
-    val_size: int = 5000
-    split_seed: int = 0
-    train_subset: int | None = None
+    val_size: int = 5000              # held out of the training set for early stopping
+    split_seed: int = 0               # which examples are held out
+    train_subset: int | None = None   # keep the first n training examples (None: all)
+    test_subset: int | None = None    # keep the first n test examples (None: all)
 
     def __post_init__(self):
         from lottery.data import DATASETS
 
         _check(self.dataset in DATASETS, "data.dataset", f"one of {', '.join(DATASETS)}",
                self.dataset)
-        _check(self.val_size > 0, "data.val_size", "a positive integer", self.val_size)
-        _check(self.train_subset is None or self.train_subset > 0, "data.train_subset",
-               "None or a positive integer", self.train_subset)
+        _check(_whole(self.val_size) and self.val_size > 0, "data.val_size",
+               "a positive integer", self.val_size)
+        _check(_whole(self.split_seed) and 0 <= self.split_seed < MAX_SEED, "data.split_seed",
+               f"an integer in [0, {MAX_SEED})", self.split_seed)
+        for name in ("train_subset", "test_subset"):
+            value = getattr(self, name)
+            _check(value is None or (_whole(value) and value > 0), f"data.{name}",
+                   "None or a positive integer", value)
 
 
 @dataclass(frozen=True)
@@ -77,8 +95,10 @@ class TrainingHparams:
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
         _check(self.optimizer in OPTIMIZERS, "training.optimizer", f"one of {OPTIMIZERS}",
                self.optimizer)
-        _check(self.lr > 0, "training.lr", "positive", self.lr)
-        _check(self.iterations > 0, "training.iterations", "a positive integer", self.iterations)
+        _check(_whole(self.iterations) and 0 < self.iterations <= MAX_ITERATIONS,
+               "training.iterations", f"an integer in [1, {MAX_ITERATIONS:,}]", self.iterations)
+        _check(_finite(self.lr) and self.lr > 0, "training.lr", "a finite positive number",
+               self.lr)
         _check(self.batch_size > 0, "training.batch_size", "a positive integer", self.batch_size)
         _check(0 <= self.momentum < 1, "training.momentum", "in [0, 1)", self.momentum)
         _check(self.weight_decay >= 0, "training.weight_decay", ">= 0", self.weight_decay)
@@ -89,8 +109,11 @@ class TrainingHparams:
         _check(0 < self.gamma <= 1, "training.gamma", "in (0, 1]", self.gamma)
         _check(0 <= self.warmup < self.iterations, "training.warmup",
                f"in [0, {self.iterations}) (shorter than training)", self.warmup)
-        _check(0 < self.eval_every <= self.iterations, "training.eval_every",
-               f"in (0, {self.iterations}]", self.eval_every)
+        _check(_whole(self.eval_every) and 0 < self.eval_every <= self.iterations,
+               "training.eval_every", f"in (0, {self.iterations}]", self.eval_every)
+        _check(self.iterations // self.eval_every <= MAX_EVALUATIONS, "training.eval_every",
+               f"at least iterations / {MAX_EVALUATIONS:,} (the history is kept in memory)",
+               self.eval_every)
 
     def lr_at(self, iteration: int) -> float:
         """Learning rate of the step at ``iteration``: linear warmup, then ÷ at milestones."""
@@ -156,14 +179,23 @@ class ExperimentHparams:
     def __post_init__(self):
         object.__setattr__(self, "controls", tuple(self.controls))
         object.__setattr__(self, "oneshot_rounds", tuple(float(r) for r in self.oneshot_rounds))
-        _check(self.levels >= 0, "levels", "a non-negative integer", self.levels)
-        _check(self.trials >= 1, "trials", "a positive integer", self.trials)
-        _check(0 <= self.rewind_iteration < self.training.iterations, "rewind_iteration",
+        from lottery.variants import CONTROLS
+
+        _check(_whole(self.levels) and self.levels >= 0, "levels", "a non-negative integer",
+               self.levels)
+        _check(_whole(self.trials) and 1 <= self.trials <= MAX_TRIALS, "trials",
+               f"an integer in [1, {MAX_TRIALS}]", self.trials)
+        _check(_whole(self.seed) and 0 <= self.seed < MAX_SEED, "seed",
+               f"an integer in [0, {MAX_SEED})", self.seed)
+        _check(_whole(self.rewind_iteration)
+               and 0 <= self.rewind_iteration < self.training.iterations, "rewind_iteration",
                f"in [0, {self.training.iterations}) (inside training)", self.rewind_iteration)
-        bad = [c for c in self.controls if c not in VARIANTS[1:]]
-        _check(not bad, "controls", f"a subset of {VARIANTS[1:]}", self.controls)
-        _check(all(r > 0 for r in self.oneshot_rounds), "oneshot_rounds", "positive numbers",
-               self.oneshot_rounds)
+        bad = [c for c in self.controls if c not in CONTROLS]
+        _check(not bad, "controls", f"a subset of {CONTROLS}", self.controls)
+        _check(len(set(self.controls)) == len(self.controls), "controls",
+               "a list without repeats", self.controls)
+        _check(all(_finite(r) and 0 < r <= 1000 for r in self.oneshot_rounds), "oneshot_rounds",
+               "finite positive numbers (at most 1000)", self.oneshot_rounds)
 
     def replace(self, **changes) -> ExperimentHparams:
         """A copy with top-level fields or nested ones (``training__iterations=...``) changed."""

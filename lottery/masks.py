@@ -7,8 +7,10 @@ members into the float tensors the training engine multiplies into the batched w
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
@@ -60,6 +62,22 @@ class Mask(dict[str, Tensor]):
     def to_state(self) -> dict[str, Tensor]:
         """A plain dict for ``torch.save`` (loads with ``weights_only=True``)."""
         return {name: m.clone() for name, m in self.items()}
+
+    def pack(self) -> dict[str, dict]:
+        """A compact storable form: per layer the shape and one bit per weight."""
+        return {name: {"shape": list(m.shape),
+                       "bits": torch.from_numpy(np.packbits(m.flatten().numpy()))}
+                for name, m in self.items()}
+
+    @classmethod
+    def unpack(cls, packed: Mapping[str, dict]) -> Mask:
+        """The mask that :meth:`pack` stored."""
+        mask = cls()
+        for name, entry in packed.items():
+            count = math.prod(entry["shape"])
+            bits = np.unpackbits(entry["bits"].numpy())[:count]
+            mask[name] = torch.from_numpy(bits.astype(bool)).view(*entry["shape"])
+        return mask
 
 
 def stack(masks: Sequence[Mask], device: torch.device | str,

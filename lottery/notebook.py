@@ -15,7 +15,6 @@ the profile's hyperparameters, the notebook's trials and seed, and the run store
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 from collections.abc import Sequence
@@ -26,29 +25,17 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from lottery.data import DATASETS, DataBundle, DataUnavailable, Split, load
+from lottery.data import DATASETS, DataBundle, DataUnavailable, load
 from lottery.data import data_root as resolve_data_root
-from lottery.experiments import ExperimentResult, run_imp, run_oneshot
+from lottery.experiments import ExperimentResult, Runner
 from lottery.hparams import ExperimentHparams, HparamError
 from lottery.models import REGISTRY, build, weight_counts
-from lottery.presets import PRESETS, PROFILES, resolve, scale_iterations
+from lottery.presets import PRESETS, PROFILES, resolve
 from lottery.store import RUNS_ENV, RunStore
 
 PROFILE_ENV = "LOTTERY_PROFILE"
 DEFAULT_PROFILE = "quick"
 SMOKE_FIGURES = Path("runs") / "figures-smoke"
-
-# Under smoke, the CIFAR nets are cut much further so a notebook check stays within seconds
-# on a CPU: (iterations, eval_every, overrides, (train, val, test) examples kept). Pipeline only.
-_CONV_SMOKE = (8, 4, {"trials": 1, "levels": 1, "training__batch_size": 16,
-                     "training__test_curve": False}, (256, 64, 64))
-SMOKE_CAPS: dict[str, tuple[int, int, dict, tuple[int, int, int]]] = {
-    "conv2": _CONV_SMOKE, "conv4": _CONV_SMOKE, "conv6": _CONV_SMOKE,
-    "vgg19": (3, 3, {"trials": 1, "levels": 1, "controls": (), "training__batch_size": 8},
-              (128, 32, 32)),
-    "resnet18": (6, 3, {"trials": 1, "levels": 1, "training__batch_size": 32}, (256, 64, 64)),
-}
-
 
 def project_root() -> Path:
     """The repository holding the package (where ``figures/`` and ``runs/`` live), else cwd."""
@@ -171,40 +158,32 @@ class Session:
         if self.trials is not None:
             changes["trials"] = self.trials
         hp = resolve(preset, self.profile, synthetic=self.synthetic)
-        model = PRESETS[preset].model.name
-        if self.profile == "smoke" and model in SMOKE_CAPS:
-            iterations, eval_every, caps, _ = SMOKE_CAPS[model]
-            hp = scale_iterations(hp, iterations, eval_every).replace(**caps)
-            changes.pop("trials", None)  # the smoke caps win: keep CI fast
         return hp.replace(**changes).replace(**overrides)
 
-    def _options(self, hp: ExperimentHparams) -> dict:
-        options = {"store": self.store, "device": self.device, "data_root": self.data_root,
-                   "progress": False}
-        if self.profile == "smoke" and hp.model.name in SMOKE_CAPS:
-            options["data"] = _smoke_bundle(hp, self.device, SMOKE_CAPS[hp.model.name][3])
-        return options
+    def runner(self, hp: ExperimentHparams) -> Runner:
+        return Runner(hp, store=self.store, device=self.device, data=_data(hp, self.device,
+                                                                           self.data_root),
+                      progress=False)
 
     def imp(self, preset: str, **overrides) -> ExperimentResult:
         """Iterative magnitude pruning of ``preset`` (stored runs are loaded, not retrained)."""
-        hp = self.hparams(preset, **overrides)
-        return run_imp(hp, **self._options(hp))
+        return self.runner(self.hparams(preset, **overrides)).imp()
 
     def oneshot(self, preset: str, **overrides) -> ExperimentResult:
         """One-shot pruning of ``preset`` to each of ``oneshot_rounds``."""
-        hp = self.hparams(preset, **overrides)
-        return run_oneshot(hp, **self._options(hp))
+        return self.runner(self.hparams(preset, **overrides)).oneshot()
 
     def rewind_sweep(self, preset: str, ks: Sequence[int],
                      **overrides) -> dict[int, ExperimentResult]:
         """IMP of ``preset`` rewinding to each k (paper iterations, scaled like the profile's
-        training); returns {scaled k: result}, duplicates after scaling run once."""
+        training); returns {scaled k: result}, duplicates after scaling run once. The dense
+        networks train once, keeping every rewind point."""
         base = self.hparams(preset, **overrides)
         factor = base.training.iterations / PRESETS[preset].training.iterations
         scaled = sorted({0 if k == 0 else max(1, round(k * factor)) for k in ks})
         scaled = [k for k in scaled if k < base.training.iterations]
-        return {k: run_imp(base.replace(rewind_iteration=k), **self._options(base))
-                for k in scaled}
+        self.runner(base).dense(snapshots=[k for k in scaled if k])
+        return {k: self.runner(base.replace(rewind_iteration=k)).imp() for k in scaled}
 
     def title(self, text: str) -> str:
         """A figure title naming the data (marked "synthetic data" when it is)."""
@@ -226,16 +205,11 @@ class Session:
 
 
 @lru_cache(maxsize=4)
-def _smoke_bundle(hp: ExperimentHparams, device: str, sizes: tuple[int, int, int]) -> DataBundle:
-    """The (synthetic) data of ``hp`` cut to ``sizes`` = (train, val, test) examples."""
-    bundle = load(hp.data.dataset, device=device, val_size=hp.data.val_size,
-                  split_seed=hp.data.split_seed, train_subset=hp.data.train_subset)
-    splits = {"train": bundle.train, "val": bundle.val, "test": bundle.test}
-    parts = {name: Split(split.x[:n], split.y[:n])
-             for (name, split), n in zip(splits.items(), sizes, strict=True)}
-    return dataclasses.replace(bundle, **parts,
-                               description=f"{bundle.description}, smoke cut to "
-                                           f"{sizes[0]}/{sizes[1]}/{sizes[2]}")
+def _data(hp: ExperimentHparams, device: str, root: Path) -> DataBundle:
+    """The data of ``hp`` (cached: a notebook's experiments share their dataset)."""
+    d = hp.data
+    return load(d.dataset, root=root, device=device, val_size=d.val_size,
+                split_seed=d.split_seed, train_subset=d.train_subset, test_subset=d.test_subset)
 
 
 def _device_detail(device: str) -> str:

@@ -7,16 +7,17 @@ Lottery Ticket Hypothesis", 2019 (rewinding to iteration k: 100 for VGG-19, 500 
 Profiles (one table, :data:`PROFILES`):
 
 - ``paper``: the presets exactly: full data, full iterations, 5 trials.
-- ``quick``: real data, iterations and levels cut so each notebook runs in well under an hour
-  on 2 CPU cores (minutes on a GPU); milestones, warmup and the rewind point scale with the
-  iterations; 2 trials.
+- ``quick``: real data, iterations and levels cut (LeNet: about half an hour on 2 CPU cores;
+  minutes on a GPU); milestones, warmup and the rewind point scale with the iterations;
+  2 trials.
 - ``smoke``: seconds, offline: the synthetic stand-in of the preset's dataset, a few dozen
-  iterations, 2 levels, 2 trials. Checks the pipeline, not the science.
+  iterations (the conv nets a handful, on a few hundred examples). Checks the pipeline, not
+  the science. The CLI and the notebooks read the same table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lottery.hparams import (
     DataHparams,
@@ -89,32 +90,51 @@ SYNTHETIC_STAND_IN = {"mnist": "synthetic_mnist", "fashion_mnist": "synthetic_mn
 
 @dataclass(frozen=True)
 class Profile:
-    """How a profile derives from a paper preset (None = keep the preset's value)."""
+    """How a profile derives from a paper preset, per model (absent = keep the preset's).
+
+    ``iterations`` and ``eval_every`` rescale the schedule (milestones, warmup and the rewind
+    point scale along); ``settings`` are further overrides in :meth:`ExperimentHparams.replace`
+    syntax (``trials``, ``levels``, ``training__batch_size``, ``data__train_subset`` ...):
+    the data cut is a hyperparameter, so it is part of every stored result's key.
+    """
 
     description: str
-    iterations: dict[str, int] | None = None  # per model; None keeps the paper's
-    eval_every: int | None = None
-    trials: int | None = None
-    levels: dict[str, int] | None = None
-    train_subset: int | None = None
+    iterations: dict[str, int] = field(default_factory=dict)
+    eval_every: dict[str, int] = field(default_factory=dict)
+    settings: dict[str, dict] = field(default_factory=dict)
     synthetic: bool = False
 
+
+_MODELS = ("lenet", "conv2", "conv4", "conv6", "vgg19", "resnet18")
+_CONVS = ("conv2", "conv4", "conv6")
+# smoke: a CPU notebook check in seconds -- the conv nets see a few hundred examples
+_SMOKE_CONV = {"trials": 1, "levels": 1, "training__batch_size": 16,
+               "training__test_curve": False, "data__train_subset": 256, "data__val_size": 64,
+               "data__test_subset": 64}
 
 PROFILES: dict[str, Profile] = {
     "paper": Profile("exact paper hyperparameters (meant for a GPU)"),
     "quick": Profile(
-        "real data, fewer iterations, levels and trials: under an hour per notebook on 2 CPU cores",
+        "real data, fewer iterations, levels and trials (LeNet: about 30 min on 2 CPU cores; "
+        "the conv nets need a GPU to be quick)",
         iterations={"lenet": 5_000, "conv2": 1_000, "conv4": 1_000, "conv6": 1_000,
                     "vgg19": 300, "resnet18": 600},
-        eval_every=100, trials=2,
-        levels={"lenet": 18, "conv2": 6, "conv4": 6, "conv6": 6, "vgg19": 4, "resnet18": 4},
-        train_subset=None),
+        eval_every={m: 100 for m in _MODELS},
+        settings={"lenet": {"trials": 2, "levels": 18},
+                  **{m: {"trials": 2, "levels": 6} for m in _CONVS},
+                  "vgg19": {"trials": 2, "levels": 4}, "resnet18": {"trials": 2, "levels": 4}}),
     "smoke": Profile(
-        "synthetic stand-in data, a few dozen iterations: seconds, for CI",
-        iterations={"lenet": 60, "conv2": 30, "conv4": 30, "conv6": 30, "vgg19": 20,
-                    "resnet18": 20},
-        eval_every=10, trials=2, levels={m: 2 for m in ("lenet", "conv2", "conv4", "conv6",
-                                                        "vgg19", "resnet18")},
+        "synthetic stand-in data, a few dozen iterations or fewer: seconds, for CI",
+        iterations={"lenet": 60, **{m: 8 for m in _CONVS}, "vgg19": 3, "resnet18": 6},
+        eval_every={"lenet": 10, **{m: 4 for m in _CONVS}, "vgg19": 3, "resnet18": 3},
+        settings={"lenet": {"trials": 2, "levels": 2},
+                  **{m: _SMOKE_CONV for m in _CONVS},
+                  "vgg19": {"trials": 1, "levels": 1, "controls": (),
+                            "training__batch_size": 8, "data__train_subset": 128,
+                            "data__val_size": 32, "data__test_subset": 32},
+                  "resnet18": {"trials": 1, "levels": 1, "training__batch_size": 32,
+                               "data__train_subset": 256, "data__val_size": 64,
+                               "data__test_subset": 64}},
         synthetic=True),
 }
 
@@ -130,18 +150,13 @@ def resolve(preset: str, profile: str = "paper", synthetic: bool | None = None,
     base, prof = PRESETS[preset], PROFILES[profile]
     model = base.model.name
     hp = base
-    if prof.iterations is not None:
-        hp = scale_iterations(hp, prof.iterations[model], prof.eval_every)
-    changes: dict = {}
-    if prof.trials is not None:
-        changes["trials"] = prof.trials
-    if prof.levels is not None:
-        changes["levels"] = prof.levels[model]
+    if model in prof.iterations:
+        hp = scale_iterations(hp, prof.iterations[model], prof.eval_every.get(model))
     use_synthetic = prof.synthetic if synthetic is None else synthetic
     dataset = SYNTHETIC_STAND_IN[base.data.dataset] if use_synthetic else base.data.dataset
     val_size = 500 if use_synthetic else base.data.val_size
-    changes["data"] = DataHparams(dataset, val_size=val_size, train_subset=prof.train_subset)
-    return hp.replace(**changes).replace(**overrides)
+    hp = hp.replace(data=DataHparams(dataset, val_size=val_size))
+    return hp.replace(**prof.settings.get(model, {})).replace(**overrides)
 
 
 def scale_iterations(hp: ExperimentHparams, iterations: int,

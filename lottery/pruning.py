@@ -117,6 +117,18 @@ def prune_global(layer_scores: Mapping[str, Tensor], mask: Mask, rate: float,
     return new
 
 
+def next_mask(hp, kinds: Mapping[str, str], init: Weights, final: Weights, mask: Mask,
+              rounds: float, seed: int) -> Mask:
+    """The pruning policy: ``mask`` pruned by ``rounds`` rounds of ``hp`` (a
+    :class:`~lottery.hparams.PruningHparams`) from the trained weights ``final``; ``kinds`` maps
+    each prunable layer to its kind (conv / fc / output) for the per-layer rates."""
+    layer_scores = scores(hp.criterion, init, final, seed)
+    if hp.strategy == "global":
+        return prune_global(layer_scores, mask, hp.global_rate, rounds)
+    rates = {name: hp.rate_of(kind) for name, kind in kinds.items()}
+    return prune_layerwise(layer_scores, mask, rates, rounds)
+
+
 def random_mask_like(mask: Mask, seed: int) -> Mask:
     """A random mask with exactly the same number of survivors in every layer as ``mask``."""
     generator = torch.Generator().manual_seed(seed)

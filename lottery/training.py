@@ -18,9 +18,8 @@ Protocol points kept here:
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
@@ -37,6 +36,38 @@ from lottery.members import State, load_member_state, member_state, use_channels
 from lottery.models import LotteryModel, build
 
 METRICS = ("val_loss", "val_acc", "test_loss", "test_acc", "train_loss", "train_acc")
+KERNELS = ("auto", "eager", "torch_fused")
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """How the arithmetic runs; none changes the protocol, some change results by rounding.
+
+    ``bf16``: bfloat16 autocast (GPUs with bf16 tensor cores). ``channels_last``: NHWC
+    convolutions. ``compile``: ``torch.compile`` of forward and backward (GPUs; slower on the
+    2-core CPU). ``kernel``: the optimizer update -- ``auto`` (PyTorch's fused kernel on CUDA;
+    on the CPU our exact Adam compiled to one pass), ``eager`` (the exact update uncompiled, no
+    compiler needed), ``torch_fused`` (PyTorch's fused kernel on the CPU too: faster, but it
+    rounds an element differently depending on where it sits, so batching is no longer exact).
+    """
+
+    bf16: bool = False
+    channels_last: bool = False
+    compile: bool = False
+    kernel: str = "auto"
+
+    def __post_init__(self):
+        if self.kernel not in KERNELS:
+            raise ValueError(f"speed.kernel must be one of {KERNELS}; got {self.kernel!r}")
+
+    def key(self) -> dict:
+        """The options that differ from the defaults: what a stored result is keyed by (so a
+        result computed with the defaults keeps its key when an option is added)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) != f.default}
+
+
+DEFAULT_SPEED = SpeedOptions()
 
 
 @dataclass
@@ -61,25 +92,17 @@ def default_device() -> torch.device:
 
 
 def make_optimizer(params, hp: TrainingHparams, device: torch.device,
-                   fused: bool | None = None) -> torch.optim.Optimizer:
-    """Adam or SGD with momentum.
-
-    ``fused=None`` (default): PyTorch's fused kernels on CUDA; on the CPU the exact kernels of
-    :mod:`lottery.optimizers`, Adam's update compiled to a single pass. ``fused=False``: those
-    exact kernels uncompiled (a sequence of in-place passes; no compiler needed).
-    ``fused=True``: PyTorch's fused kernels on the CPU too; faster than eager, but the CPU's
-    fused Adam rounds an element differently depending on where it falls in its tensor, so a
-    member trained in a batch and alone drift apart by float rounding.
-    """
+                   kernel: str = "auto") -> torch.optim.Optimizer:
+    """Adam or SGD with momentum, with the update ``kernel`` of :class:`SpeedOptions`."""
     params = list(params)
-    if fused if fused is not None else device.type == "cuda":
+    if kernel == "torch_fused" or (kernel == "auto" and device.type == "cuda"):
         if hp.optimizer == "adam":
             return torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay, fused=True)
         return torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum,
                                weight_decay=hp.weight_decay, fused=True)
     if hp.optimizer == "adam":
         return optimizers.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay,
-                               compiled=fused is None)
+                               compiled=kernel == "auto")
     return optimizers.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
 
 
@@ -119,181 +142,235 @@ def evaluation_iterations(hp: TrainingHparams, start: int) -> list[int]:
     return sorted(p for p in points if p >= start)
 
 
+def model_tensors(model: LotteryModel) -> dict[str, Tensor]:
+    return dict(model.named_parameters()) | dict(model.named_buffers())
+
+
+@dataclass
+class LoopState:
+    """Everything of a run in progress besides model and optimizer: what a checkpoint holds
+    with them and what resuming restores."""
+
+    points: list[int]             # the evaluation iterations
+    history: Tensor               # (points, METRICS, K), NaN until recorded
+    best: dict[str, Tensor]       # every model tensor at each member's early-stop iteration
+    best_val: Tensor              # (K,) validation loss there
+    best_iteration: Tensor        # (K,)
+    running: Tensor               # (2, K) train loss and accuracy summed since the last record
+    running_steps: int = 0
+    next_point: int = 0
+    iteration: int = 0            # the next iteration to run
+    snapshots: dict[int, list[State]] = field(default_factory=dict)
+
+    @classmethod
+    def fresh(cls, model: LotteryModel, points: list[int], start: int) -> LoopState:
+        k, device = model.members, next(model.parameters()).device
+        return cls(points=points,
+                   history=torch.full((len(points), len(METRICS), k), float("nan"),
+                                      device=device),
+                   best={n: t.detach().clone() for n, t in model_tensors(model).items()},
+                   best_val=torch.full((k,), float("inf"), device=device),
+                   best_iteration=torch.full((k,), start, device=device, dtype=torch.long),
+                   running=torch.zeros(2, k, device=device), iteration=start)
+
+    def state_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def load_state_dict(self, saved: dict) -> None:
+        for name, value in saved.items():
+            current = getattr(self, name)
+            if isinstance(current, Tensor):
+                current.copy_(value)
+            elif isinstance(current, dict) and name == "best":
+                for key, t in current.items():
+                    t.copy_(value[key])
+            elif name == "snapshots":
+                self.snapshots = {int(i): list(states) for i, states in value.items()}
+            else:
+                setattr(self, name, value)
+
+
+def record(model: LotteryModel, data: DataBundle, hp: TrainingHparams, loop: LoopState,
+           iteration: int, eval_batch_size: int = 5000,
+           autocast: contextlib.AbstractContextManager | None = None) -> None:
+    """One evaluation point: validation (and test when the curve is kept or at the end),
+    the mean training metrics since the last point, and the early-stop snapshot."""
+    val_loss, val_acc = evaluate(model, data.val, eval_batch_size, autocast)
+    row = loop.history[loop.next_point]
+    row[0], row[1] = val_loss, val_acc
+    if hp.test_curve or iteration == hp.iterations:
+        row[2], row[3] = evaluate(model, data.test, eval_batch_size, autocast)
+    if loop.running_steps:
+        row[4:6] = loop.running / loop.running_steps
+        loop.running.zero_()
+        loop.running_steps = 0
+    improved = val_loss < loop.best_val  # strict: the earliest of equal minima wins
+    loop.best_iteration.copy_(torch.where(improved, iteration, loop.best_iteration))
+    keep_improved(loop.best_val, val_loss, loop.best, model_tensors(model), improved)
+    loop.next_point += 1
+
+
+def _build(model_hp: ModelHparams, data: DataBundle, members: Sequence[Member],
+           device: torch.device, speed: SpeedOptions):
+    """The K-member model holding the members' starting weights, masked, and its masks."""
+    model = build(model_hp.name, seeds=[0] * len(members), input_shape=data.input_shape,
+                  num_classes=data.num_classes, **model_hp.options()).to(device)
+    for k, member in enumerate(members):
+        load_member_state(model, k, member.state)
+    if speed.channels_last:
+        use_channels_last(model)
+    params = dict(model.named_parameters())
+    dense = Mask.dense({n: params[n].shape[1:] for n in model.prunable})
+    mask_tensors = stack([m.mask if m.mask is not None else dense for m in members], device)
+    masked = [params[n] for n in mask_tensors]
+    # each mask in its weight's memory layout, so the masking multiplies run as plain loops
+    masks = [torch.empty_like(p).copy_(m) for p, m in zip(masked, mask_tensors.values(),
+                                                         strict=True)]
+    with torch.no_grad():
+        torch._foreach_mul_(masked, masks)
+    return model, masked, masks
+
+
+def _forward_backward(model: LotteryModel, autocast):
+    """The step's differentiable part: per-member mean loss and accuracy on one batch, leaving
+    each member's gradient (that of its own mean loss) in ``.grad``."""
+    def step(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        with autocast:
+            logits = model(x)
+        per_example = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="none")
+        member_loss = per_example.view(model.members, -1).mean(1)
+        member_loss.sum().backward()
+        return member_loss.detach(), (logits.argmax(-1) == y).float().mean(1)
+    return step
+
+
 def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members: Sequence[Member],
           *, device: torch.device | str | None = None, start_iteration: int = 0,
           snapshot_at: Sequence[int] = (), checkpoint: Path | None = None,
-          checkpoint_every: int = 0, bf16: bool = False, fused: bool | None = None,
-          channels_last: bool = False, compile: bool = False, eval_batch_size: int = 5000,
-          progress: bool = True, desc: str = "train") -> TrainResult:
+          checkpoint_every: int = 0, speed: SpeedOptions = DEFAULT_SPEED,
+          eval_batch_size: int = 5000, progress: bool = True, desc: str = "train") -> TrainResult:
     """Train ``members`` together from ``start_iteration`` to ``hp.iterations``.
 
-    ``snapshot_at``: iterations whose weights are returned (e.g. the rewind point).
+    ``snapshot_at``: iterations whose weights are returned (e.g. rewind points).
     ``checkpoint``: a file written atomically every ``checkpoint_every`` iterations; when it
     exists at the start, training resumes from it and gives the same result as an
-    uninterrupted run. ``bf16``: autocast to bfloat16 (CUDA speed option; off by default so the
-    numbers match fp32). ``fused``: the optimizer kernel (see :func:`make_optimizer`).
-    ``channels_last``: NHWC convolutions (see :func:`lottery.members.use_channels_last`).
-    ``compile``: ``torch.compile`` the forward and backward pass (meant for GPUs: on the
-    2-core CPU it measured slower than eager). The last three are speed options that change
-    results only by float rounding; ``benchmarks/`` measures what they buy.
+    uninterrupted run (the caller deletes it once the result is stored).
+    ``speed``: see :class:`SpeedOptions`; ``benchmarks/`` measures what each buys.
     """
     device = torch.device(device) if device is not None else default_device()
     if data.train.x.device.type != device.type:
         raise ValueError(f"data is on {data.train.x.device}, training on {device}")
     if not 0 <= start_iteration < hp.iterations:
         raise ValueError(f"start_iteration must be in [0, {hp.iterations}), got {start_iteration}")
-    k_members = len(members)
-    model = build(model_hp.name, seeds=[0] * k_members, input_shape=data.input_shape,
-                  num_classes=data.num_classes, **model_hp.options()).to(device)
-    for k, member in enumerate(members):
-        load_member_state(model, k, member.state)
-    if channels_last:
-        use_channels_last(model)
-    params = dict(model.named_parameters())
-    dense = Mask.dense({n: params[n].shape[1:] for n in model.prunable})
-    mask_tensors = stack([m.mask if m.mask is not None else dense for m in members], device)
-    masked_params = [params[n] for n in mask_tensors]
-    # each mask in its weight's memory layout, so the masking multiplies run as plain loops
-    masks = [torch.empty_like(p).copy_(m) for p, m in zip(masked_params, mask_tensors.values(),
-                                                         strict=True)]
-    with torch.no_grad():
-        torch._foreach_mul_(masked_params, masks)
-
-    optimizer = make_optimizer(model.parameters(), hp, device, fused)
+    model, masked_params, masks = _build(model_hp, data, members, device, speed)
+    optimizer = make_optimizer(model.parameters(), hp, device, speed.kernel)
     batches = MemberBatches(data.train, [m.data_seed for m in members], hp.batch_size,
                             augment=data.augment)
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if bf16
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if speed.bf16
                 else contextlib.nullcontext())
-
-    def forward_backward(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        """Per-member mean loss and accuracy on one batch; leaves the gradients in ``.grad``."""
-        with autocast:
-            logits = model(x)
-        per_example = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="none")
-        member_loss = per_example.view(k_members, -1).mean(1)
-        member_loss.sum().backward()  # member k's gradient is that of its own mean loss
-        return member_loss.detach(), (logits.argmax(-1) == y).float().mean(1)
-
-    step_fn = torch.compile(forward_backward) if compile else forward_backward
-    points = evaluation_iterations(hp, start_iteration)
-    history = torch.full((len(points), len(METRICS), k_members), float("nan"), device=device)
-    tensors = dict(model.named_parameters()) | dict(model.named_buffers())
-    best = {n: t.detach().clone() for n, t in tensors.items()}
-    best_val = torch.full((k_members,), float("inf"), device=device)
-    best_iteration = torch.full((k_members,), start_iteration, device=device, dtype=torch.long)
-    running = torch.zeros(2, k_members, device=device)  # train loss, train acc since last eval
-    running_steps = 0
-    snapshots: dict[int, list[State]] = {}
-    next_point, first = 0, start_iteration
-
+    step_fn = _forward_backward(model, autocast)
+    if speed.compile:
+        step_fn = torch.compile(step_fn)
+    loop = LoopState.fresh(model, evaluation_iterations(hp, start_iteration), start_iteration)
     if checkpoint is not None and Path(checkpoint).exists():
-        saved = torch.load(checkpoint, map_location=device, weights_only=True)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        history.copy_(saved["history"])
-        for name, t in best.items():
-            t.copy_(saved["best"][name])
-        best_val.copy_(saved["best_val"])
-        best_iteration.copy_(saved["best_iteration"])
-        running.copy_(saved["running"])
-        running_steps, next_point = saved["running_steps"], saved["next_point"]
-        first = saved["iteration"]
-        snapshots = {int(i): list(states) for i, states in saved["snapshots"].items()}
+        try:
+            _load_checkpoint(checkpoint, model, optimizer, loop, device)
+        except CheckpointError as error:  # set it aside and start afresh (it moved away)
+            from lottery.store import set_aside
 
-    def record(iteration: int) -> None:
-        nonlocal running_steps, next_point
-        val_loss, val_acc = evaluate(model, data.val, eval_batch_size, autocast)
-        row = history[next_point]
-        row[0], row[1] = val_loss, val_acc
-        if hp.test_curve or iteration == hp.iterations:
-            row[2], row[3] = evaluate(model, data.test, eval_batch_size, autocast)
-        if running_steps:
-            row[4:6] = running / running_steps
-            running.zero_()
-            running_steps = 0
-        improved = val_loss < best_val  # strict: the earliest of equal minima wins
-        best_iteration.copy_(torch.where(improved, iteration, best_iteration))
-        keep_improved(best_val, val_loss, best, tensors, improved)
-        next_point += 1
+            set_aside(Path(checkpoint), f"checkpoint unusable ({error})",
+                      then="training from the start of this run")
+            return train(model_hp, hp, data, members, device=device,
+                         start_iteration=start_iteration, snapshot_at=snapshot_at,
+                         checkpoint=checkpoint, checkpoint_every=checkpoint_every, speed=speed,
+                         eval_batch_size=eval_batch_size, progress=progress, desc=desc)
+    snapshot_at, resumed_at = set(snapshot_at), loop.iteration
 
-    bar = tqdm(total=hp.iterations - start_iteration, initial=first - start_iteration,
+    bar = tqdm(total=hp.iterations - start_iteration, initial=loop.iteration - start_iteration,
                desc=desc, disable=not progress, leave=False, unit="it")
     model.train()
-    for iteration in range(first, hp.iterations):
-        if next_point < len(points) and points[next_point] == iteration:
-            record(iteration)
-        if iteration in snapshot_at and iteration not in snapshots:
-            snapshots[iteration] = [member_state(model, k) for k in range(k_members)]
-        if checkpoint is not None and checkpoint_every and iteration > first \
+    for iteration in range(loop.iteration, hp.iterations):
+        loop.iteration = iteration
+        if loop.next_point < len(loop.points) and loop.points[loop.next_point] == iteration:
+            record(model, data, hp, loop, iteration, eval_batch_size, autocast)
+        if iteration in snapshot_at and iteration not in loop.snapshots:
+            loop.snapshots[iteration] = [member_state(model, k) for k in range(model.members)]
+        if checkpoint is not None and checkpoint_every and iteration > resumed_at \
                 and iteration % checkpoint_every == 0:
-            _save_checkpoint(checkpoint, model, optimizer, history, best, best_val,
-                             best_iteration, running, running_steps, next_point, iteration,
-                             snapshots)
+            _save_checkpoint(checkpoint, model, optimizer, loop)
         x, y = batches.get(iteration)
-        lr = hp.lr_at(iteration)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = hp.lr_at(iteration)
         member_loss, member_acc = step_fn(x, y)
         torch._foreach_mul_([p.grad for p in masked_params], masks)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
             torch._foreach_mul_(masked_params, masks)
-            running[0] += member_loss
-            running[1] += member_acc
-        running_steps += 1
+            loop.running[0] += member_loss
+            loop.running[1] += member_acc
+        loop.running_steps += 1
         if (iteration + 1) % hp.eval_every == 0 or iteration + 1 == hp.iterations:
             bar.update(iteration + 1 - bar.n - start_iteration)
     bar.close()
-    record(hp.iterations)
+    record(model, data, hp, loop, hp.iterations, eval_batch_size, autocast)
+    return _finish(model, data, loop, eval_batch_size, autocast)
 
-    final_states = [member_state(model, k) for k in range(k_members)]
+
+def _finish(model: LotteryModel, data: DataBundle, loop: LoopState, eval_batch_size: int,
+            autocast) -> TrainResult:
+    """Final weights and training accuracy, then the early-stop weights evaluated on test."""
+    final_states = [member_state(model, k) for k in range(model.members)]
     _, final_train_acc = evaluate(model, data.train, eval_batch_size, autocast)
-    with torch.no_grad():  # the weights at the early-stop iteration, evaluated on test
-        for name, t in tensors.items():
-            t.copy_(best[name])
+    with torch.no_grad():
+        for name, t in model_tensors(model).items():
+            t.copy_(loop.best[name])
     es_test_loss, es_test_acc = evaluate(model, data.test, eval_batch_size, autocast)
-    if checkpoint is not None:
-        Path(checkpoint).unlink(missing_ok=True)
-    return _result(points, history.cpu(), best_iteration.cpu(), best_val.cpu(), es_test_loss.cpu(),
-                   es_test_acc.cpu(), final_train_acc.cpu(), final_states, snapshots)
+    return _result(loop, es_test_loss.cpu(), es_test_acc.cpu(), final_train_acc.cpu(),
+                   final_states)
 
 
-def _result(points, history, best_iteration, best_val, es_test_loss, es_test_acc,
-            final_train_acc, final_states, snapshots) -> TrainResult:
+def _result(loop: LoopState, es_test_loss, es_test_acc, final_train_acc,
+            final_states) -> TrainResult:
+    history = loop.history.cpu()
     rows = []
-    for j, iteration in enumerate(points):
+    for j, iteration in enumerate(loop.points):
         for k in range(history.shape[2]):
             rows.append({"member": k, "iteration": iteration,
                          **{m: float(history[j, i, k]) for i, m in enumerate(METRICS)}})
     frame = pd.DataFrame(rows)
-    last = frame[frame.iteration == points[-1]].set_index("member")
+    last = frame[frame.iteration == loop.points[-1]].set_index("member")
     summary = pd.DataFrame({
         "member": range(len(final_states)),
-        "early_stop_iteration": best_iteration.tolist(),
-        "early_stop_val_loss": best_val.tolist(),
+        "early_stop_iteration": loop.best_iteration.cpu().tolist(),
+        "early_stop_val_loss": loop.best_val.cpu().tolist(),
         "early_stop_test_loss": es_test_loss.tolist(),
         "early_stop_test_acc": es_test_acc.tolist(),
         "final_val_loss": last.val_loss.tolist(),
         "final_test_acc": last.test_acc.tolist(),
         "final_train_acc": final_train_acc.tolist(),
     })
-    return TrainResult(frame, summary, final_states, snapshots)
+    return TrainResult(frame, summary, final_states, loop.snapshots)
 
 
-def _save_checkpoint(path: Path, model, optimizer, history, best, best_val, best_iteration,
-                     running, running_steps, next_point, iteration, snapshots) -> None:
-    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-               "history": history, "best": best, "best_val": best_val,
-               "best_iteration": best_iteration, "running": running,
-               "running_steps": running_steps, "next_point": next_point,
-               "iteration": iteration, "snapshots": snapshots}
-    atomic_save(payload, Path(path))
+def _save_checkpoint(path: Path, model, optimizer, loop: LoopState) -> None:
+    from lottery.store import atomic_save
+
+    atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "loop": loop.state_dict()}, Path(path))
 
 
-def atomic_save(payload, path: Path) -> None:
-    """``torch.save`` to a temporary file, then rename: a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+def _load_checkpoint(path: Path, model, optimizer, loop: LoopState, device) -> None:
+    """Restore a run in progress. An unreadable or foreign checkpoint raises
+    :class:`CheckpointError`; the caller sets it aside and starts the run afresh."""
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        loop.load_state_dict(saved["loop"])
+    except Exception as error:
+        raise CheckpointError(f"{type(error).__name__}: {error}") from error
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be resumed from."""
