@@ -1,43 +1,46 @@
 """Command line: ``python -m lottery {models,presets,imp,oneshot,train} ...``.
 
 ``imp``, ``oneshot`` and ``train`` resolve a preset under a profile (see :mod:`lottery.presets`),
-apply the flags as overrides, load the data and only then start training, so a bad value or a
-missing dataset ends in one ``error:`` line (exit 1) instead of a traceback. Finished stages are
-cached in the run store: rerunning a command only trains what is missing.
+apply the flags as overrides -- one flag per hyperparameter, generated from the dataclasses
+(:mod:`lottery.flags`) -- check the device and every output, load the data and only then start
+training, so a bad value, an unwritable folder or a missing dataset ends in one ``error:``
+line instead of a traceback. Finished networks are cached in the run store: rerunning a command
+only trains what is missing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import torch
 
+from lottery import flags
 from lottery.data import DATA_ENV, DataUnavailable, load
-from lottery.experiments import LotteryRunner
+from lottery.experiments import Runner
 from lottery.models import describe_models
 from lottery.presets import PRESETS, PROFILES, describe_presets, resolve, scale_iterations
-from lottery.store import RUNS_ENV, RunStore
-from lottery.training import default_device
+from lottery.results import percent_columns
+from lottery.store import RUNS_ENV, RunStore, runs_root
+from lottery.training import KERNELS, SpeedOptions, default_device
 
 DEFAULT_ROUNDS = "1,2,3,5,7,9,12"
 SUMMARY = {"percent_remaining": "remaining %", "early_stop_iteration": "early-stop it",
            "early_stop_test_acc": "early-stop test %", "final_test_acc": "final test %",
            "final_train_acc": "final train %"}
-PERCENT = ("early_stop_test_acc", "final_test_acc", "final_train_acc")
 
 
 class UsageError(ValueError):
     """A flag value the CLI itself rejects (reported as one ``error:`` line)."""
 
 
-def _rounds(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(r) for r in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {text!r}") from None
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake reported as one ``error:`` line (exit 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {' '.join(message.split())} (see --help)\n")
 
 
 def _non_negative(text: str) -> int:
@@ -47,8 +50,19 @@ def _non_negative(text: str) -> int:
     return value
 
 
-def _experiment_flags(pruned: bool) -> argparse.ArgumentParser:
-    """The flags shared by imp, oneshot (``pruned``) and train."""
+def _chosen(argv: list[str]) -> tuple[str | None, str]:
+    """``--preset`` and ``--profile`` from ``argv`` (to show the preset's values in --help)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset")
+    pre.add_argument("--profile", default="quick")
+    known, _ = pre.parse_known_args(argv)
+    ok = known.preset in PRESETS and known.profile in PROFILES
+    return (known.preset, known.profile) if ok else (None, "quick")
+
+
+def _experiment_flags(defaults) -> argparse.ArgumentParser:
+    """The flags shared by imp, oneshot and train: the experiment's, then every
+    hyperparameter (generated from the dataclasses), then how to run."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("experiment")
     g.add_argument("--preset", required=True, choices=list(PRESETS), metavar="NAME",
@@ -56,63 +70,64 @@ def _experiment_flags(pruned: bool) -> argparse.ArgumentParser:
     g.add_argument("--profile", default="quick", choices=list(PROFILES),
                    help="paper = exact hyperparameters; quick = real data, shortened; "
                         "smoke = synthetic data, seconds (default: quick)")
-    g.add_argument("--trials", type=int, help="independent runs per experiment "
-                   "(default: the profile's)")
-    g.add_argument("--iterations", type=int, help="training iterations per run; milestones, "
-                   "warmup and the rewind point scale along (default: the profile's)")
-    g.add_argument("--rewind", type=int, metavar="K", help="rewind survivors to iteration K "
-                   "of the dense run instead of to initialization (default: the preset's)")
-    g.add_argument("--seed", type=int, help="experiment seed (default: 0)")
-    if pruned:
-        g.add_argument("--controls", metavar="LIST", help="comma list of controls trained "
-                       "beside each ticket: reinit, random_mask, or 'none' (default: reinit)")
+    g.add_argument("--iterations", type=int, help="training iterations per network; "
+                   "milestones, warmup and the rewind point scale along (default: the "
+                   "profile's)")
+    g.add_argument("--rewind", type=int, metavar="K", dest=flags.PREFIX + "rewind_iteration",
+                   default=argparse.SUPPRESS, help="short for --rewind_iteration")
+    flags.add_flags(p, defaults)
     r = p.add_argument_group("running")
-    r.add_argument("--runs", metavar="DIR", help=f"run store root; finished stages are reused "
-                   f"(default: ${RUNS_ENV} or runs/)")
+    r.add_argument("--runs", metavar="DIR", help=f"run store root; finished networks are "
+                   f"reused (default: ${RUNS_ENV} or runs/)")
     r.add_argument("--data", metavar="DIR", help=f"dataset root in torchvision layout "
                    f"(default: ${DATA_ENV} or data/)")
     r.add_argument("--download", action="store_true",
                    help="download a missing real dataset (default: fail with an error)")
     r.add_argument("--synthetic", action="store_true",
                    help="use the synthetic stand-in of the preset's dataset")
-    r.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda if available)")
+    r.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
     r.add_argument("--checkpoint-every", type=_non_negative, default=0, metavar="N",
                    help="checkpoint a run every N iterations so it can resume (default: 0, off)")
-    r.add_argument("--bf16", action="store_true", help="train in bfloat16 autocast")
-    r.add_argument("--channels-last", action="store_true",
-                   help="NHWC convolutions (speed option; changes results by float rounding)")
-    r.add_argument("--compile", action="store_true",
-                   help="torch.compile the training step (speed option, GPU; float rounding)")
-    r.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    r.add_argument("--csv", metavar="PATH", help="write the full results table (one row per "
+    s = p.add_argument_group("speed options (change results by float rounding at most)")
+    s.add_argument("--bf16", action="store_true", help="train in bfloat16 autocast")
+    s.add_argument("--channels-last", action="store_true", help="NHWC convolutions")
+    s.add_argument("--compile", action="store_true",
+                   help="torch.compile the training step (GPU; slower on a CPU)")
+    s.add_argument("--kernel", choices=KERNELS, default="auto",
+                   help="optimizer update: auto (fused on CUDA, exact compiled Adam on the "
+                        "CPU), eager, torch_fused (default: auto)")
+    o = p.add_argument_group("output")
+    o.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    o.add_argument("--csv", metavar="PATH", help="write the full results table (one row per "
                    "trial, level and variant) to PATH")
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m lottery", description="Lottery Ticket Hypothesis reproduction suite.")
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    preset, profile = _chosen(argv or [])
+    defaults = resolve(preset, profile) if preset else None
+    parser = Parser(prog="python -m lottery",
+                    description="Lottery Ticket Hypothesis reproduction suite.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("models", help="list the architectures and their weight counts",
                    description="List the architectures: weights, prunable weights and the "
                                "count in Table 1 of Frankle & Carbin (2019).")
     sub.add_parser("presets", help="list the presets and profiles",
                    description="List the paper presets and the profiles that scale them.")
-    imp = sub.add_parser("imp", parents=[_experiment_flags(pruned=True)],
-                         help="iterative magnitude pruning with controls",
-                         description="Train, prune, reset and retrain for --levels rounds; "
-                                     "print the mean over trials per level and variant.")
-    imp.add_argument("--levels", type=int, help="pruning rounds after the dense run "
-                     "(default: the profile's)")
-    oneshot = sub.add_parser("oneshot", parents=[_experiment_flags(pruned=True)],
+    shared = _experiment_flags(defaults)
+    sub.add_parser("imp", parents=[shared], help="iterative magnitude pruning with controls",
+                   description="Train, prune, reset and retrain for --levels rounds; print the "
+                               "mean over trials per level and variant. Give --preset with "
+                               "--help to see its values.")
+    oneshot = sub.add_parser("oneshot", parents=[shared],
                              help="one-shot pruning to several densities",
                              description="Train once, prune once to each target density, "
                                          "reset and retrain.")
-    oneshot.add_argument("--rounds", type=_rounds, default=_rounds(DEFAULT_ROUNDS),
-                         metavar="LIST", help="comma list of targets, each the density of that "
-                         f"many IMP rounds (fractions allowed; default: {DEFAULT_ROUNDS})")
-    sub.add_parser("train", parents=[_experiment_flags(pruned=False)],
-                   help="train the dense network only",
+    oneshot.add_argument("--rounds", dest=flags.PREFIX + "oneshot_rounds",
+                         type=flags.parser_for(tuple[float, ...]), metavar="LIST",
+                         default=argparse.SUPPRESS,
+                         help=f"short for --oneshot_rounds (default: {DEFAULT_ROUNDS})")
+    sub.add_parser("train", parents=[shared], help="train the dense network only",
                    description="Train the preset's dense network (level 0) for every trial.")
     return parser
 
@@ -124,77 +139,126 @@ def experiment_hparams(args: argparse.Namespace):
         # scale from the paper's schedule so milestones, warmup and rewind round only once
         paper = scale_iterations(PRESETS[args.preset], args.iterations, hp.training.eval_every)
         hp = hp.replace(training=paper.training, rewind_iteration=paper.rewind_iteration)
-    changes = {"trials": args.trials, "seed": args.seed, "rewind_iteration": args.rewind,
-               "levels": getattr(args, "levels", None)}
-    if getattr(args, "controls", None) is not None:
-        text = args.controls.strip()
-        changes["controls"] = () if text == "none" else tuple(c.strip() for c in text.split(","))
+    changes = flags.overrides(args)
     if args.command == "oneshot":
-        changes["oneshot_rounds"] = args.rounds
+        changes.setdefault("oneshot_rounds", flags.parser_for(tuple[float, ...])(
+            DEFAULT_ROUNDS))
     if args.command == "train":
         changes["levels"] = 0
-    return hp.replace(**{k: v for k, v in changes.items() if v is not None})
+    return hp.replace(**changes)
 
 
-def make_runner(args: argparse.Namespace, hp):
-    """Check the device and load the data: everything that can fail before training."""
+def _device(text: str | None) -> torch.device:
+    if text is None:
+        return default_device()
     try:
-        device = torch.device(args.device) if args.device else default_device()
+        device = torch.device(text)
     except RuntimeError:
-        raise UsageError(f"--device {args.device!r} is not a torch device (cpu, cuda, cuda:1)") \
+        raise UsageError(f"--device {text!r} is not a torch device (cpu, cuda, cuda:1)") \
             from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {args.device}: CUDA is not available on this machine")
-    if args.csv and not Path(args.csv).resolve().parent.is_dir():
-        raise UsageError(f"--csv {args.csv}: folder {Path(args.csv).parent} does not exist")
-    data = load(hp.data.dataset, root=args.data, device=device, val_size=hp.data.val_size,
-                split_seed=hp.data.split_seed, train_subset=hp.data.train_subset,
-                download=args.download)
-    return LotteryRunner(hp, store=RunStore(args.runs), device=device, data=data,
-                         checkpoint_every=args.checkpoint_every, bf16=args.bf16,
-                         channels_last=args.channels_last, compile=args.compile,
-                         progress=not args.no_progress)
+        raise UsageError(f"--device {text}: CUDA is not available on this machine")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UsageError(f"--device {text}: this machine has {torch.cuda.device_count()} GPU(s)")
+    if device.type not in ("cpu", "cuda"):
+        raise UsageError(f"--device {text}: training runs on cpu or cuda only")
+    return device
+
+
+def _writable_folder(folder: Path, flag: str) -> None:
+    """Create ``folder`` if needed and prove it takes a file, before any training."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{flag} {folder}: is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"{flag} {folder}: cannot write there ({error.strerror})") from None
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Everything the run writes must be writable before it starts."""
+    _writable_folder(runs_root(args.runs), "--runs")
+    if args.csv:
+        csv = Path(args.csv)
+        if csv.is_dir():
+            raise UsageError(f"--csv {csv}: is a folder; name a file")
+        if not csv.resolve().parent.is_dir():
+            raise UsageError(f"--csv {csv}: folder {csv.parent} does not exist")
+        _writable_folder(csv.resolve().parent, "--csv")
+
+
+def make_runner(args: argparse.Namespace, hp) -> Runner:
+    """Check the device and the outputs and load the data: everything that can fail before
+    training."""
+    device = _device(args.device)
+    check_outputs(args)
+    d = hp.data
+    data = load(d.dataset, root=args.data, device=device, val_size=d.val_size,
+                split_seed=d.split_seed, train_subset=d.train_subset, download=args.download,
+                test_subset=d.test_subset)
+    speed = SpeedOptions(bf16=args.bf16, channels_last=args.channels_last, compile=args.compile,
+                         kernel=args.kernel)
+    return Runner(hp, store=RunStore(args.runs), device=device, data=data,
+                  checkpoint_every=args.checkpoint_every, speed=speed,
+                  progress=not args.no_progress)
 
 
 def summarize(results):
     """Mean over trials per level and variant of the headline metrics, accuracies in %."""
-    table = results.groupby(["level", "variant"], sort=False)[list(SUMMARY)].mean()
-    table[list(PERCENT)] *= 100
+    table = percent_columns(results.groupby(["level", "variant"], sort=False)[
+        list(SUMMARY)].mean())
     table["early_stop_iteration"] = table["early_stop_iteration"].round().astype(int)
     return table.sort_index(level="level", sort_remaining=False).rename(columns=SUMMARY)
+
+
+def _error(message) -> int:
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+    return 1
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def run_experiment(args: argparse.Namespace) -> int:
     try:
         hp = experiment_hparams(args)
         runner = make_runner(args, hp)
-    except (ValueError, KeyError, DataUnavailable) as e:  # HparamError, UsageError: ValueErrors
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
-        return 1
+    except (ValueError, DataUnavailable, OSError) as e:  # HparamError, UsageError: ValueErrors
+        return _error(e)
     t = hp.training
     print(f"{args.command} {args.preset} ({args.profile}): {runner.data.description}; "
-          f"{t.iterations} iterations, {hp.trials} trials, device {runner.device}, "
-          f"runs {runner.store.root}", flush=True)
+          f"{t.iterations} iterations, {_plural(hp.trials, 'trial')}, device {runner.device}, "
+          f"run store {runner.store.root}", flush=True)
     try:
         result = runner.oneshot() if args.command == "oneshot" else runner.imp()
-    except KeyboardInterrupt:
-        print(f"interrupted; finished stages are kept in {runner.store.root}", file=sys.stderr)
-        return 130
-    if args.csv:
-        result.results.to_csv(args.csv, index=False)
+    except OSError as e:  # a full disk or a store folder gone mid-run: finished work is kept
+        return _error(f"{e}; finished networks are kept in {runner.store.root}")
     print(summarize(result.results).to_string(float_format=lambda x: f"{x:.2f}"))
     if args.csv:
+        try:
+            result.results.to_csv(args.csv, index=False)
+        except OSError as e:
+            return _error(f"--csv {args.csv}: {e.strerror or e}; the results are kept in "
+                          f"{runner.store.root} (rerun to write the table)")
         print(f"results written to {args.csv}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "models":
-        print(describe_models())
-        return 0
-    if args.command == "presets":
-        print(describe_presets())
-        return 0
-    return run_experiment(args)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser(argv).parse_args(argv)
+        if args.command == "models":
+            print(describe_models())
+            return 0
+        if args.command == "presets":
+            print(describe_presets())
+            return 0
+        return run_experiment(args)
+    except KeyboardInterrupt:
+        print("interrupted; finished networks are kept in the run store", file=sys.stderr)
+        return 130

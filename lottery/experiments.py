@@ -87,6 +87,17 @@ class Runner:
         model = self._model([0])
         self.kinds = dict(model.prunable)
         self.dense_mask = Mask.dense({n: p.shape[1:] for n, p in model.prunable_weights().items()})
+        self.check_schedule()
+
+    def check_schedule(self) -> None:
+        """Refuse, before any training, levels or rounds that would empty a layer."""
+        p, sizes = self.hp.pruning, {n: m.numel() for n, m in self.dense_mask.items()}
+        if p.strategy == "global":
+            sizes, rates = {"the prunable layers": sum(sizes.values())}, {
+                "the prunable layers": p.global_rate}
+        else:
+            rates = {name: p.rate_of(kind) for name, kind in self.kinds.items()}
+        pruning.check_schedule(sizes, rates, self.hp.levels, self.hp.oneshot_rounds)
 
     # --- identities -------------------------------------------------------------------------
     def recipe(self) -> dict:
@@ -194,7 +205,7 @@ class Runner:
                        dense_payloads: list[dict]) -> list[Network]:
         """The ticket and controls of every trial at ``level``, pruned from ``parents``."""
         hp, k = self.hp, self.hp.rewind_iteration
-        pruned = to_dict(hp.pruning) | {"rounds": rounds}
+        pruned = to_dict(hp.pruning) | {"rounds": float(rounds)}  # IMP 1 == one-shot 1.0
         masks: dict[int, Mask] = {}
 
         def ticket_mask(t: int) -> Mask:

@@ -27,8 +27,9 @@ def versions() -> dict[str, str]:
         vision = torchvision.__version__
     except ImportError:
         vision = "absent"
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": vision, "numpy": numpy.__version__}
+    # plain str: torch's version object is not among the types a weights-only load accepts
+    return {"python": platform.python_version(), "torch": str(torch.__version__),
+            "torchvision": str(vision), "numpy": str(numpy.__version__)}
 
 
 @lru_cache(maxsize=1)

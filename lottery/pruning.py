@@ -117,6 +117,27 @@ def prune_global(layer_scores: Mapping[str, Tensor], mask: Mask, rate: float,
     return new
 
 
+def check_schedule(sizes: Mapping[str, int], rates: Mapping[str, float], levels: int,
+                   oneshot_rounds: tuple[float, ...] = ()) -> None:
+    """Refuse IMP ``levels`` or one-shot rounds after which a layer (of ``sizes`` weights,
+    pruned at ``rates``) would keep no weight: a network with an empty layer computes nothing."""
+    from lottery.hparams import HparamError
+
+    for name, size in sizes.items():
+        alive = size
+        for level in range(1, levels + 1):
+            alive -= _to_remove(alive, rates[name], 1)
+            if alive < 1:
+                raise HparamError(f"levels must be at most {level - 1} here: {name} "
+                                  f"({size:,} weights, {rates[name]:.0%} pruned per round) "
+                                  f"keeps none after level {level}; got {levels}")
+        for rounds in oneshot_rounds:
+            if size - _to_remove(size, rates[name], rounds) < 1:
+                raise HparamError(f"oneshot_rounds: {name} ({size:,} weights, "
+                                  f"{rates[name]:.0%} per round) keeps none after {rounds:g} "
+                                  f"rounds; got {oneshot_rounds}")
+
+
 def next_mask(hp, kinds: Mapping[str, str], init: Weights, final: Weights, mask: Mask,
               rounds: float, seed: int) -> Mask:
     """The pruning policy: ``mask`` pruned by ``rounds`` rounds of ``hp`` (a

@@ -55,6 +55,16 @@ def _short(text: str, limit: int = 160) -> str:
     return text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
+def describe(error: BaseException) -> str:
+    """An exception as one readable line: its type and the line of its message that says
+    what went wrong (a weights-only load failure hides it after a page of advice)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    telling = next((line for line in lines if "Unpickler error" in line), lines[0] if lines
+                   else "")
+    return f"{type(error).__name__}: {telling}" if telling else type(error).__name__
+
+
 def _temporary(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{next(_writes)}.tmp")
 
@@ -154,7 +164,7 @@ class RunStore:
                 raise ValueError("stored key differs from the requested one")
             payload = entry["payload"]
         except Exception as error:  # unreadable, truncated, or from another configuration
-            set_aside(path, f"unusable ({type(error).__name__}: {error})")
+            set_aside(path, f"unusable ({describe(error)})")
             return None
         if not path.with_suffix(".json").exists():  # a write stopped between the two files
             self._write_readable(path, key, entry.get("provenance", {}))

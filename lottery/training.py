@@ -210,6 +210,34 @@ def record(model: LotteryModel, data: DataBundle, hp: TrainingHparams, loop: Loo
     loop.next_point += 1
 
 
+class TooLarge(ValueError):
+    """A training call that would not fit in the device's memory (refused before allocating)."""
+
+
+def check_memory(model_hp: ModelHparams, data: DataBundle, k_members: int,
+                 device: torch.device) -> None:
+    """Refuse, with the estimate, K members whose weights, gradients, optimizer state and
+    early-stop copy (about 6 copies of the parameters) exceed the free memory."""
+    one = build(model_hp.name, seeds=[0], input_shape=data.input_shape,
+                num_classes=data.num_classes, **model_hp.options())
+    need = 6 * 4 * sum(p.numel() for p in one.parameters()) * k_members
+    free = _free_memory(device)
+    if free is not None and need > free:
+        raise TooLarge(f"{k_members} members of {model_hp.name} need about {need / 2**30:.1f} "
+                       f"GiB for weights and optimizer state; {free / 2**30:.1f} GiB is free "
+                       f"on {device}: train fewer trials or controls at once")
+
+
+def _free_memory(device: torch.device) -> int | None:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return psutil.virtual_memory().available
+
+
 def _build(model_hp: ModelHparams, data: DataBundle, members: Sequence[Member],
            device: torch.device, speed: SpeedOptions):
     """The K-member model holding the members' starting weights, masked, and its masks."""
@@ -262,6 +290,7 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
         raise ValueError(f"data is on {data.train.x.device}, training on {device}")
     if not 0 <= start_iteration < hp.iterations:
         raise ValueError(f"start_iteration must be in [0, {hp.iterations}), got {start_iteration}")
+    check_memory(model_hp, data, len(members), device)
     model, masked_params, masks = _build(model_hp, data, members, device, speed)
     optimizer = make_optimizer(model.parameters(), hp, device, speed.kernel)
     batches = MemberBatches(data.train, [m.data_seed for m in members], hp.batch_size,
@@ -369,7 +398,9 @@ def _load_checkpoint(path: Path, model, optimizer, loop: LoopState, device) -> N
         optimizer.load_state_dict(saved["optimizer"])
         loop.load_state_dict(saved["loop"])
     except Exception as error:
-        raise CheckpointError(f"{type(error).__name__}: {error}") from error
+        from lottery.store import describe
+
+        raise CheckpointError(describe(error)) from error
 
 
 class CheckpointError(RuntimeError):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lottery import cli, experiments
+from lottery import cli, experiments, flags
 from lottery.models import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,30 +116,142 @@ def test_oneshot_rounds(capsys, runs, tmp_path):
 
 
 def test_iterations_scale_the_schedule():
-    args = cli.build_parser().parse_args(["imp", "--preset", "vgg19_rewind", "--profile",
-                                          "paper", "--iterations", "11248", "--rewind", "7"])
+    argv = ["imp", "--preset", "vgg19_rewind", "--profile", "paper", "--iterations", "11248",
+            "--rewind", "7"]
+    args = cli.build_parser(argv).parse_args(argv)
     hp = cli.experiment_hparams(args)
     assert hp.training.iterations == 11_248
     assert hp.training.milestones == (5_624, 8_436)
     assert hp.rewind_iteration == 7
 
 
-@pytest.mark.parametrize("flags, field", [(["--trials", "0"], "trials"),
-                                          (["--levels", "-1"], "levels"),
-                                          (["--controls", "bogus"], "controls"),
-                                          (["--csv", "/no/such/dir/x.csv"], "--csv")])
-def test_bad_value_is_one_error_line(capsys, runs, flags, field):
-    code, _, err = run(capsys, "imp", *SMOKE, *flags, "--runs", str(runs))
-    assert code == 1
-    assert len(err.strip().splitlines()) == 1
+def test_every_hyperparameter_is_a_flag_with_the_presets_value_in_help(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["imp", "--preset", "vgg19", "--profile", "paper", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for path, _ in flags.fields():
+        assert f"--{path}" in help_text, path
+    assert "--training.lr X learning rate (preset: 0.1)" in help_text
+    assert "--pruning.strategy NAME" in help_text and "(preset: global)" in help_text
+
+
+def test_generated_flags_reach_the_hyperparameters():
+    argv = ["imp", "--preset", "lenet", "--profile", "smoke", "--training.lr", "0.01",
+            "--pruning.criterion", "magnitude_increase", "--pruning.strategy", "global",
+            "--pruning.global_rate", "0.3", "--training.momentum", "0.5",
+            "--training.weight_decay", "1e-4", "--data.split_seed", "3", "--controls", "none",
+            "--training.milestones", "20,40", "--training.test_curve", "false"]
+    hp = cli.experiment_hparams(cli.build_parser(argv).parse_args(argv))
+    assert hp.training.lr == 0.01 and hp.training.momentum == 0.5
+    assert hp.training.weight_decay == 1e-4 and hp.training.milestones == (20, 40)
+    assert hp.pruning.criterion == "magnitude_increase" and hp.pruning.strategy == "global"
+    assert hp.pruning.global_rate == 0.3 and hp.data.split_seed == 3
+    assert hp.controls == () and hp.training.test_curve is False
+
+
+@pytest.mark.parametrize("flags_, field", [
+    (["--trials", "0"], "trials"),
+    (["--trials", str(10**9)], "trials"),
+    (["--levels", "-1"], "levels"),
+    (["--levels", "1000000"], "levels"),
+    (["--controls", "bogus"], "controls"),
+    (["--controls", "reinit,reinit"], "controls"),
+    (["--seed", "-1"], "seed"),
+    (["--seed", str(10**30)], "seed"),
+    (["--iterations", str(10**12)], "training.iterations"),
+    (["--training.lr", "-1"], "training.lr"),
+    (["--pruning.criterion", "biggest"], "pruning.criterion"),
+    (["--csv", "/no/such/dir/x.csv"], "--csv"),
+    (["--device", "mps"], "--device"),
+    (["--device", "meta"], "--device"),
+    (["--device", "cuda:7"], "--device"),
+])
+def test_bad_value_is_one_error_line(capsys, runs, flags_, field):
+    code, _, err = run(capsys, "imp", *SMOKE, *flags_, "--runs", str(runs))
+    assert code == 1, err
+    assert len(err.strip().splitlines()) == 1, err
     assert err.startswith("error:") and field in err
+
+
+def test_oneshot_rounds_past_an_empty_layer_are_refused(capsys, runs):
+    code, _, err = run(capsys, "oneshot", *SMOKE, "--rounds", "1,1e9", "--runs", str(runs))
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "oneshot_rounds" in err
+    code, _, err = run(capsys, "oneshot", *SMOKE, "--rounds", "inf", "--runs", str(runs))
+    assert code == 1 and "oneshot_rounds" in err
+
+
+@pytest.mark.parametrize("flags_", [["--training.lr", "abc"], ["--trials", "2.5"],
+                                    ["--training.test_curve", "maybe"]])
+def test_unparsable_value_is_one_usage_line(capsys, flags_):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["imp", *SMOKE, *flags_])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("error:") and flags_[0].lstrip("-") in err
+
+
+@pytest.mark.parametrize("make, flag", [
+    (lambda tmp: (tmp / "afile").write_text("x") and tmp / "afile", "--runs"),
+    (lambda tmp: tmp, "--csv"),
+])
+def test_unusable_output_paths_fail_before_training(capsys, tmp_path, no_training, make, flag):
+    target = make(tmp_path)
+    runs = tmp_path / "store"
+    argv = ["--runs", str(target)] if flag == "--runs" else ["--runs", str(runs), "--csv",
+                                                             str(target)]
+    code, _, err = run(capsys, "imp", *SMOKE, *argv)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and flag in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_folders_fail_before_training(capsys, tmp_path, no_training):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    code, _, err = run(capsys, "imp", *SMOKE, "--runs", str(locked / "runs"))
+    assert code == 1 and "--runs" in err and "cannot write" in err
+
+
+def test_csv_failure_after_training_keeps_the_results(capsys, runs, tmp_path, monkeypatch,
+                                                      no_training):
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", refuse)
+    code, out, err = run(capsys, "imp", *SMOKE, "--runs", str(runs), "--csv",
+                         str(tmp_path / "x.csv"))
+    assert code == 1 and "early-stop test %" in out  # the table was still printed
+    assert err.startswith("error: --csv") and "kept in" in err
+
+
+def test_a_full_disk_during_the_run_is_one_line(capsys, tmp_path, monkeypatch):
+    import errno
+
+    from lottery import store
+
+    def full(payload, path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.torch, "save", full)
+    code, _, err = run(capsys, "imp", *SMOKE, "--runs", str(tmp_path / "runs"))
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "no space left on device" in err
+
+
+def test_ctrl_c_during_start_up_is_one_line_and_exit_130(capsys, monkeypatch, tmp_path):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "load", interrupted)
+    code, _, err = run(capsys, "imp", *SMOKE, "--runs", str(tmp_path / "runs"))
+    assert code == 130 and len(err.strip().splitlines()) == 1 and "interrupted" in err
 
 
 def test_unknown_preset_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["imp", "--preset", "lenet5"])
     assert exit_.value.code == 2
-    assert "invalid choice: 'lenet5'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "invalid choice: 'lenet5'" in err and len(err.strip().splitlines()) == 1
 
 
 def test_missing_mnist_is_one_error_line(capsys, runs, tmp_path):

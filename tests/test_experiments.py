@@ -1,18 +1,26 @@
-"""Protocol tests of the lottery experiments and the run store."""
+"""Protocol tests of the lottery experiments: IMP, one-shot, rewinding, controls, and the run
+store at the grain of one trained network."""
 
 from __future__ import annotations
 
-import warnings
+import json
+from pathlib import Path
 
 import pytest
 import torch
 
 from lottery import experiments
-from lottery.experiments import LotteryRunner, run_imp, run_oneshot
+from lottery.experiments import Runner, init_seed, run_imp, run_oneshot
 from lottery.hparams import ExperimentHparams, HparamError
-from lottery.masks import Mask
 from lottery.presets import resolve
-from lottery.store import CorruptEntryWarning, RunStore
+from lottery.store import RunStore
+from lottery.training import SpeedOptions
+from lottery.variants import VARIANTS, ResetContext
+
+FIXTURE = Path(__file__).parent / "fixtures" / "regression_lenet_smoke.json"
+PINNED = ["early_stop_iteration", "early_stop_val_loss", "early_stop_test_loss",
+          "early_stop_test_acc", "final_val_loss", "final_test_acc", "final_train_acc",
+          "density"]
 
 
 def smoke(**overrides) -> ExperimentHparams:
@@ -23,6 +31,46 @@ def smoke(**overrides) -> ExperimentHparams:
 def table(result):
     return result.results.sort_values(["method", "level", "variant", "trial"]).reset_index(
         drop=True)
+
+
+@pytest.fixture
+def trained(monkeypatch):
+    """The member counts of every training call made while the test runs."""
+    calls: list[int] = []
+    original = experiments.train
+
+    def counting(model_hp, hp, data, members, **kwargs):
+        calls.append(len(members))
+        return original(model_hp, hp, data, members, **kwargs)
+
+    monkeypatch.setattr(experiments, "train", counting)
+    return calls
+
+
+def pinned_rows(result) -> list[dict]:
+    rows = []
+    for _, row in result.results.sort_values(["level", "variant", "trial"]).iterrows():
+        rows.append({"level": float(row.level), "variant": row.variant, "trial": int(row.trial),
+                     **{c: float(row[c]).hex() for c in PINNED}})
+    return rows
+
+
+def test_numbers_are_bit_identical_to_the_engine_before_the_core_rewrite(tmp_path, one_thread):
+    # pinned on one thread with the previous experiment core (tests/fixtures): the rewrite of
+    # the store, the stages and the training loop state must not change a single bit
+    pinned = json.loads(FIXTURE.read_text())
+    base = {"trials": 2, "levels": 3, "training__iterations": 60, "training__eval_every": 10,
+            "controls": ("reinit", "random_mask")}
+    cases = {"imp": lambda: run_imp(resolve("lenet", "smoke", **base), store=RunStore(
+                 tmp_path / "a"), progress=False),
+             "imp_rewind10": lambda: run_imp(resolve("lenet", "smoke", **base,
+                                                     rewind_iteration=10),
+                                             store=RunStore(tmp_path / "b"), progress=False),
+             "oneshot": lambda: run_oneshot(resolve("lenet", "smoke", **(base | {
+                 "oneshot_rounds": (1, 3), "controls": ("reinit",)})),
+                 store=RunStore(tmp_path / "c"), progress=False)}
+    for name, run in cases.items():
+        assert pinned_rows(run()) == pinned[name]["rows"], name
 
 
 def test_imp_masks_nest_with_the_preset_densities(tmp_path):
@@ -44,15 +92,15 @@ def test_imp_masks_nest_with_the_preset_densities(tmp_path):
 
 def test_ticket_resets_to_init_and_reinit_keeps_the_mask_with_new_values(tmp_path):
     hp = smoke(levels=1, trials=1)
-    runner = LotteryRunner(hp, store=RunStore(tmp_path), progress=False)
-    dense = runner.dense()
-    init = runner.fresh_init(experiments.init_seed(hp, 0))
-    mask = runner.next_mask(init, dense["final"][0], runner.dense_mask, rounds=1, seed=0)
-    context = experiments.ResetContext(init=init, rewind=init, final=dense["final"][0], mask=mask,
-                                       seed=7, fresh_init=runner.fresh_init)
-    ticket_state, ticket_mask = experiments.VARIANT_RESETS["ticket"](context)
-    reinit_state, reinit_mask = experiments.VARIANT_RESETS["reinit"](context)
-    random_state, random_mask = experiments.VARIANT_RESETS["random_mask"](context)
+    runner = Runner(hp, store=RunStore(tmp_path), progress=False)
+    dense = runner.dense()[0]
+    init = runner.fresh_init(init_seed(hp, 0))
+    mask = runner.prune(0, dense, rounds=1, level=1)
+    context = ResetContext(init=init, rewind=init, final=dense["final"], mask=mask, seed=7,
+                           fresh_init=runner.fresh_init)
+    ticket_state, ticket_mask = VARIANTS["ticket"](context)
+    reinit_state, reinit_mask = VARIANTS["reinit"](context)
+    random_state, random_mask = VARIANTS["random_mask"](context)
     assert ticket_mask is mask and reinit_mask is mask
     for name in mask:
         assert torch.equal(ticket_state[name], init[name])
@@ -61,51 +109,81 @@ def test_ticket_resets_to_init_and_reinit_keeps_the_mask_with_new_values(tmp_pat
         assert int(random_mask[name].sum()) == int(mask[name].sum())
         assert not torch.equal(random_mask[name], mask[name])
     # the pruned mask keeps the largest trained weights of each layer
-    final = dense["final"][0]["fc1.weight"].abs()
+    final = dense["final"]["fc1.weight"].abs()
     assert final[mask["fc1.weight"]].min() >= final[~mask["fc1.weight"]].max()
 
 
 def test_rewinding_restores_the_iteration_k_weights(tmp_path):
     hp = smoke(levels=1, trials=1, rewind_iteration=10)
-    runner = LotteryRunner(hp, store=RunStore(tmp_path), progress=False)
-    dense = runner.dense()
-    short = LotteryRunner(smoke(levels=0, trials=1, training__iterations=10,
-                                training__eval_every=10), store=RunStore(tmp_path / "short"),
-                          progress=False).dense()
-    for name, value in short["final"][0].items():
-        assert torch.equal(dense["rewind"][0][name], value), name
-    result = runner.imp()
+    dense = Runner(hp, store=RunStore(tmp_path), progress=False).dense()[0]
+    short = Runner(smoke(levels=0, trials=1, training__iterations=10, training__eval_every=10),
+                   store=RunStore(tmp_path / "short"), progress=False).dense()[0]
+    for name, value in short["final"].items():
+        assert torch.equal(dense["snapshots"][10][name], value), name
+    result = run_imp(hp, store=RunStore(tmp_path), progress=False)
     level1 = result.histories[(result.histories.level == 1)]
     assert level1.iteration.min() == 10  # retraining resumes at iteration k
 
 
-def test_rerun_loads_every_level_from_the_store(tmp_path, monkeypatch):
+def test_rerun_loads_every_network_and_masks_are_read_back(tmp_path, trained, monkeypatch):
     first = run_imp(smoke(), store=RunStore(tmp_path), progress=False)
-
-    def no_training(*args, **kwargs):
-        raise AssertionError("a finished experiment must not train again")
-
-    monkeypatch.setattr(experiments, "train", no_training)
+    calls = len(trained)
+    monkeypatch.setattr(experiments.pruning, "next_mask", lambda *a, **k: pytest.fail(
+        "a stored level's mask must be read back, not recomputed"))
     again = run_imp(smoke(), store=RunStore(tmp_path), progress=False)
+    assert len(trained) == calls  # nothing trained again
     assert table(again).equals(table(first))
-    deeper = smoke(levels=4)  # more levels reuse the finished ones and train only the new one
-    monkeypatch.undo()
-    calls = []
-    original = experiments.train
-    monkeypatch.setattr(experiments, "train", lambda *a, **k: calls.append(1) or original(*a, **k))
-    run_imp(deeper, store=RunStore(tmp_path), progress=False)
-    assert len(calls) == 1
+    for key, mask in first.masks.items():
+        assert all(torch.equal(mask[n], again.masks[key][n]) for n in mask)
+
+
+def test_more_levels_train_only_the_new_level(tmp_path, trained):
+    run_imp(smoke(), store=RunStore(tmp_path), progress=False)
+    trained.clear()
+    run_imp(smoke(levels=4), store=RunStore(tmp_path), progress=False)
+    assert trained == [4]  # level 4: two trials x (ticket, reinit)
+
+
+def test_an_added_trial_or_control_trains_only_the_new_members(tmp_path, trained):
+    store = RunStore(tmp_path)
+    reference = run_imp(smoke(), store=store, progress=False)
+    trained.clear()
+    with_control = run_imp(smoke(controls=("reinit", "random_mask")), store=store,
+                           progress=False)
+    assert trained == [2, 2, 2]  # per level: the random masks of the two trials
+    trained.clear()
+    run_imp(smoke(trials=3, controls=("reinit", "random_mask")), store=store, progress=False)
+    assert trained == [1, 3, 3, 3]  # trial 2's dense net, then its ticket and two controls
+    old = table(reference)
+    new = table(with_control)
+    new = new[new.variant != "random_mask"].reset_index(drop=True)
+    assert new[old.columns].equals(old)
+
+
+def test_a_rewind_sweep_trains_each_dense_network_once(tmp_path, trained):
+    store = RunStore(tmp_path)
+    base = smoke(levels=1)
+    Runner(base, store=store, progress=False).dense(snapshots=[5, 10, 20])
+    assert trained == [2]
+    for k in (0, 5, 10, 20):
+        run_imp(base.replace(rewind_iteration=k), store=store, progress=False)
+    assert trained == [2] + [4] * 4  # the dense nets once; each k only its own level
+    trained.clear()
+    run_imp(base.replace(rewind_iteration=15), store=store, progress=False)
+    assert trained == [2, 4]  # a k the dense run did not keep: retrained once, with the union
+    dense = Runner(base, store=store, progress=False).dense()
+    assert set(dense[0]["snapshots"]) == {5, 10, 15, 20}
 
 
 def test_interrupted_experiment_resumes_to_identical_results(tmp_path, monkeypatch):
     reference = run_imp(smoke(), store=RunStore(tmp_path / "a"), progress=False)
     original = experiments.train
-    trained = []
+    done = []
 
     def crash_on_third_level(*args, **kwargs):
-        if len(trained) == 2:
+        if len(done) == 3:
             raise RuntimeError("simulated crash")
-        trained.append(1)
+        done.append(1)
         return original(*args, **kwargs)
 
     monkeypatch.setattr(experiments, "train", crash_on_third_level)
@@ -118,36 +196,25 @@ def test_interrupted_experiment_resumes_to_identical_results(tmp_path, monkeypat
         assert all(torch.equal(mask[n], resumed.masks[key][n]) for n in mask)
 
 
-def test_corrupt_entry_is_reported_set_aside_and_recomputed(tmp_path):
+def test_corrupt_entry_is_reported_in_one_line_set_aside_and_recomputed(tmp_path, capsys):
     store = RunStore(tmp_path)
     reference = run_imp(smoke(levels=2), store=store, progress=False)
-    level_file = next(tmp_path.glob("imp/*/level_02.pt"))
-    level_file.write_bytes(level_file.read_bytes()[:100])  # truncated by a crash or a full disk
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        again = run_imp(smoke(levels=2), store=store, progress=False)
-    messages = [str(w.message) for w in caught if issubclass(w.category, CorruptEntryWarning)]
-    assert len(messages) == 1 and "level_02.pt" in messages[0]
-    assert level_file.with_suffix(".corrupt").exists()  # kept for inspection, never deleted
+    entry = next(tmp_path.glob("lenet-*/*/rounds-2/ticket-t0-*.pt"))
+    entry.write_bytes(entry.read_bytes()[:100])  # truncated by a crash or a full disk
+    capsys.readouterr()
+    again = run_imp(smoke(levels=2), store=store, progress=False)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "run store" in line]
+    assert len(lines) == 1 and entry.name in lines[0] and "set aside" in lines[0]
+    assert entry.with_name(entry.name + ".corrupt").exists()  # kept, never deleted
     assert table(again).equals(table(reference))
 
 
-def test_store_rejects_an_entry_with_another_key(tmp_path):
-    store = RunStore(tmp_path)
-    store.save("g", "entry", {"a": 1}, {"value": torch.ones(2)})
-    assert torch.equal(store.load("g", "entry", {"a": 1})["value"], torch.ones(2))
-    with pytest.warns(CorruptEntryWarning):
-        assert store.load("g", "entry", {"a": 2}) is None
-
-
-def test_oneshot_shares_the_dense_run_and_reaches_the_rounds_density(tmp_path, monkeypatch):
+def test_oneshot_shares_the_dense_run_and_reaches_the_rounds_density(tmp_path, trained):
     store = RunStore(tmp_path)
     imp = run_imp(smoke(levels=1), store=store, progress=False)
-    calls = []
-    original = experiments.train
-    monkeypatch.setattr(experiments, "train", lambda *a, **k: calls.append(1) or original(*a, **k))
-    oneshot = run_oneshot(smoke(oneshot_rounds=(3,)), store=store, progress=False)
-    assert len(calls) == 1  # the dense level came from the store
+    trained.clear()
+    oneshot = run_oneshot(smoke(oneshot_rounds=(1, 3)), store=store, progress=False)
+    assert trained == [4]  # the dense level and the 1-round level (= IMP level 1) were stored
     metrics = ["trial", "early_stop_iteration", "early_stop_test_acc", "final_train_acc"]
     dense_of = lambda r: r.results[r.results.level == 0][metrics].to_numpy()  # noqa: E731
     assert (dense_of(oneshot) == dense_of(imp)).all()
@@ -163,34 +230,56 @@ def test_random_mask_control_has_the_ticket_layer_densities(tmp_path):
     assert per_variant["random_mask"] == per_variant["ticket"] == per_variant["reinit"]
 
 
+def test_checkpoint_is_removed_only_after_the_entries_are_stored(tmp_path, monkeypatch):
+    store = RunStore(tmp_path)
+    runner = Runner(smoke(levels=0, trials=1), store=store, checkpoint_every=10, progress=False)
+    saved = []
+    original = RunStore.save
+
+    def save(self, folder, name, key, payload, provenance=None):
+        saved.append(list(tmp_path.rglob("*.ckpt")))  # the checkpoint is still there
+        return original(self, folder, name, key, payload, provenance)
+
+    monkeypatch.setattr(RunStore, "save", save)
+    runner.dense()
+    assert saved and all(len(found) == 1 for found in saved)
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
 @pytest.mark.parametrize("changes, field", [
     ({"trials": 0}, "trials"),
+    ({"trials": 10**9}, "trials"),
+    ({"seed": -1}, "seed"),
+    ({"seed": 10**30}, "seed"),
     ({"rewind_iteration": 10_000}, "rewind_iteration"),
     ({"controls": ("shuffle",)}, "controls"),
+    ({"controls": ("reinit", "reinit")}, "controls"),
+    ({"oneshot_rounds": (float("inf"),)}, "oneshot_rounds"),
     ({"pruning__fc_rate": 1.5}, "pruning.fc_rate"),
     ({"model__name": "alexnet"}, "model.name"),
     ({"data__dataset": "imagenet"}, "data.dataset"),
+    ({"data__test_subset": 0}, "data.test_subset"),
+    ({"training__iterations": 10**12}, "training.iterations"),
 ])
 def test_experiment_hparams_reject_bad_values(changes, field):
     with pytest.raises(HparamError, match=field.replace(".", r"\.")):
         smoke(**changes)
 
 
-def test_masks_survive_a_store_round_trip(tmp_path):
-    mask = Mask.dense({"w": (3, 4)})
-    mask["w"][0, 0] = False
+def test_speed_options_are_keyed_only_when_they_differ_from_the_defaults(tmp_path):
     store = RunStore(tmp_path)
-    store.save("m", "x", {"k": 1}, {"mask": mask.to_state()})
-    loaded = Mask.of(store.load("m", "x", {"k": 1})["mask"])
-    assert torch.equal(loaded["w"], mask["w"]) and loaded.density() == pytest.approx(11 / 12)
+    plain = Runner(smoke(), store=store, progress=False)
+    fast = Runner(smoke(), store=store, data=plain.data,
+                  speed=SpeedOptions(channels_last=True, compile=True), progress=False)
+    assert "speed" not in plain.recipe()
+    assert fast.recipe() == plain.recipe() | {"speed": {"channels_last": True, "compile": True}}
+    assert SpeedOptions(kernel="eager").key() == {"kernel": "eager"}
+    assert SpeedOptions().key() == {}
 
 
-def test_speed_options_are_keyed_only_when_on(tmp_path):
-    # results computed without a speed option keep their keys; with one, they are kept apart
-    store = RunStore(tmp_path)
-    plain = LotteryRunner(smoke(), store=store, progress=False)
-    fast = LotteryRunner(smoke(), store=store, data=plain.data, channels_last=True,
-                         compile=True, progress=False)
-    assert "channels_last" not in plain._dense_key() and "compile" not in plain._dense_key()
-    assert fast._dense_key() == plain._dense_key() | {"channels_last": True, "compile": True}
-    assert RunStore.key_id(fast._dense_key()) != RunStore.key_id(plain._dense_key())
+def test_the_data_cut_is_part_of_every_key(tmp_path):
+    full = Runner(smoke(), store=RunStore(tmp_path), progress=False)
+    cut = Runner(smoke(data__train_subset=500, data__test_subset=200), store=RunStore(tmp_path),
+                 progress=False)
+    assert len(cut.data.train) == 500 and len(cut.data.test) == 200
+    assert full.dense_networks()[0].key != cut.dense_networks()[0].key

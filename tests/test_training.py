@@ -13,7 +13,7 @@ from lottery.masks import Mask
 from lottery.members import member_state
 from lottery.models import build
 from lottery.pruning import prune_layerwise, random_mask_like, scores
-from lottery.training import Member, evaluation_iterations, train
+from lottery.training import Member, SpeedOptions, evaluation_iterations, train
 
 LENET = ModelHparams("lenet")
 
@@ -35,13 +35,14 @@ def sparse_mask(seed: int, rounds: float) -> Mask:
     return prune_layerwise(scores("large_final", weights, weights), dense, rates, rounds)
 
 
-@pytest.mark.parametrize("optimizer, fused", [("adam", None), ("adam", False), ("adam", True),
-                                              ("sgd", None)])
-def test_pruned_weights_stay_exactly_zero(mnist_like, optimizer, fused):
+@pytest.mark.parametrize("optimizer, kernel", [("adam", "auto"), ("adam", "eager"),
+                                               ("adam", "torch_fused"), ("sgd", "auto")])
+def test_pruned_weights_stay_exactly_zero(mnist_like, optimizer, kernel):
     hp = TrainingHparams(optimizer, lr=0.05 if optimizer == "sgd" else 2e-3, iterations=80,
                          batch_size=60, momentum=0.9, weight_decay=1e-2, eval_every=40)
     mask = sparse_mask(0, rounds=5)
-    result = train(LENET, hp, mnist_like, [lenet_member(0, mask)], fused=fused, progress=False)
+    result = train(LENET, hp, mnist_like, [lenet_member(0, mask)],
+                   speed=SpeedOptions(kernel=kernel), progress=False)
     final, start = result.final_states[0], lenet_member(0).state
     for name, alive in mask.items():
         assert torch.count_nonzero(final[name][~alive]) == 0, name
@@ -152,7 +153,7 @@ def test_resume_from_checkpoint_is_identical(mnist_like, tmp_path, monkeypatch):
     monkeypatch.setattr(MemberBatches, "get", original_get)
     resumed = train(LENET, hp, mnist_like, members, checkpoint=checkpoint, checkpoint_every=25,
                     progress=False)
-    assert not checkpoint.exists()  # removed once the run is complete
+    assert checkpoint.exists()  # the caller removes it once the result is stored
     for k in range(2):
         for name, value in reference.final_states[k].items():
             assert torch.equal(resumed.final_states[k][name], value), name
@@ -231,7 +232,8 @@ def test_channels_last_trains_the_same_networks(name):
     masks = [conv_mask(name, s) for s in (1, 2)]
     members = [Member(member_state(build(name, [s]), 0), m, s) for s, m in zip((1, 2), masks,
                                                                             strict=True)]
-    runs = {cl: train(ModelHparams(name), hp, data, members, channels_last=cl, progress=False,
+    runs = {cl: train(ModelHparams(name), hp, data, members, speed=SpeedOptions(channels_last=cl),
+                      progress=False,
                       eval_batch_size=500) for cl in (False, True)}
     for k, mask in enumerate(masks):
         nchw, nhwc = runs[False].final_states[k], runs[True].final_states[k]
@@ -254,7 +256,8 @@ def test_compiled_forward_backward_matches_eager(mnist_like, optimizer):
                          eval_every=10)
     members = [lenet_member(s, sparse_mask(s, 3)) for s in (0, 1)]
     eager = train(LENET, hp, mnist_like, members, progress=False)
-    compiled = train(LENET, hp, mnist_like, members, compile=True, progress=False)
+    compiled = train(LENET, hp, mnist_like, members, speed=SpeedOptions(compile=True),
+                     progress=False)
     assert_same_training(eager, compiled, members, lr, optimizer)
 
 
@@ -262,7 +265,8 @@ def test_eager_and_compiled_adam_updates_train_the_same_networks(mnist_like):
     hp = TrainingHparams("adam", lr=2e-3, iterations=30, batch_size=60, eval_every=10)
     members = [lenet_member(s, sparse_mask(s, 3)) for s in (0, 1)]
     compiled = train(LENET, hp, mnist_like, members, progress=False)  # the CPU default
-    eager = train(LENET, hp, mnist_like, members, fused=False, progress=False)
+    eager = train(LENET, hp, mnist_like, members, speed=SpeedOptions(kernel="eager"),
+                  progress=False)
     assert_same_training(eager, compiled, members, hp.lr, "adam")
 
 
@@ -280,13 +284,14 @@ def assert_same_training(eager, compiled, members, lr, optimizer):
     assert not torch.equal(compiled.final_states[0]["fc1.weight"], members[0].state["fc1.weight"])
 
 
-@pytest.mark.parametrize("fused", [None, False])
-def test_adam_keeps_batched_members_exactly_equal_to_alone(mnist_like, single_thread, fused):
+@pytest.mark.parametrize("kernel", ["auto", "eager"])
+def test_adam_keeps_batched_members_exactly_equal_to_alone(mnist_like, single_thread, kernel):
     # both CPU Adam kernels: the compiled one (default) and the eager one
     hp = TrainingHparams("adam", lr=2e-3, iterations=40, batch_size=60, eval_every=20)
     members = [lenet_member(s, sparse_mask(s, 2)) for s in (0, 1)]
-    together = train(LENET, hp, mnist_like, members, fused=fused, progress=False)
+    speed = SpeedOptions(kernel=kernel)
+    together = train(LENET, hp, mnist_like, members, speed=speed, progress=False)
     for k, member in enumerate(members):
-        alone = train(LENET, hp, mnist_like, [member], fused=fused, progress=False)
+        alone = train(LENET, hp, mnist_like, [member], speed=speed, progress=False)
         for name, value in alone.final_states[0].items():
             assert torch.equal(together.final_states[k][name], value), name
