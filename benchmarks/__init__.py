@@ -1,0 +1,1 @@
+"""Speed benchmark of the training engine: ``benchmarks/run.py`` (``make bench``)."""
