@@ -199,7 +199,7 @@ def test_project_venv_matches_lock(pyproject, lock_text):
         pytest.skip("the venv was installed without the lock (make install CONSTRAINTS=)")
     pins, _ = parse_lock(lock_text)
     names = sorted(set(declared_requirements(pyproject)) & set(pins))
-    assert installed_mismatches(names, pins) == [], "stale venv: run `make install`"
+    assert installed_mismatches(names, pins) == [], "stale venv: run `make -B install`"
 
 
 # ---------------------------------------------------------------- Makefile recipe
