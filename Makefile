@@ -1,5 +1,6 @@
 # Lottery Ticket Hypothesis reproduction suite.
-#   make install        create .venv and install the project (+dev extras)
+#   make install        create .venv and install the project (+dev extras) at the locked versions
+#   make lock           re-resolve the dependencies and rewrite requirements/constraints.txt
 #   make test           unit tests, then notebooks executed under nbval (smoke profile)
 #   make reproduce-all  run every experiment notebook (PROFILE=quick|paper|smoke)
 #   make reproduce NB=<name>   run a single notebook
@@ -9,18 +10,46 @@ PY      := $(VENV)/bin/python
 PROFILE ?= quick
 NB      ?=
 STAMP   := $(VENV)/.installed
+# Exact versions of every dependency (`make lock` rewrites it); `CONSTRAINTS=` installs unpinned.
+CONSTRAINTS ?= requirements/constraints.txt
+# A PyTorch wheel index (https://download.pytorch.org/whl/cu126, .../cpu, ...): torch and
+# torchvision come from there, and the lock's CUDA runtime pins (which fit PyPI's torch) are dropped.
+TORCH_INDEX ?=
+CUDA_PINS := ^(triton|nvidia-.*|cuda-.*)==
+# The constraints this install applied, kept for tests/test_lock.py.
+PINS    := $(VENV)/constraints.txt
 
-.PHONY: all install test test-unit test-notebooks lint lab reproduce-all reproduce bench clean
+ifeq ($(strip $(CONSTRAINTS)),)
+TORCH_REQS := torch torchvision
+PIN_CMD    := : > $(PINS)
+else
+TORCH_REQS  = $(shell grep -E '^(torch|torchvision)==' $(CONSTRAINTS))
+ifeq ($(strip $(TORCH_INDEX)),)
+PIN_CMD    := cp $(CONSTRAINTS) $(PINS)
+else
+PIN_CMD    := grep -Ev '$(CUDA_PINS)' $(CONSTRAINTS) > $(PINS)
+endif
+endif
+
+.PHONY: all install lock test test-unit test-notebooks lint lab reproduce-all reproduce bench clean
 
 all: test
 
 install: $(STAMP)
 
-# Re-runs only when pyproject.toml changes (or the venv is missing).
-$(STAMP): pyproject.toml
+# Re-runs only when pyproject.toml or the lock changes (or the venv is missing).
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -e '.[dev]'
+ifneq ($(strip $(TORCH_INDEX)),)
+	$(PY) -m pip install --index-url $(TORCH_INDEX) $(TORCH_REQS)
+endif
+	$(PIN_CMD)
+	$(PY) -m pip install -c $(PINS) -e '.[dev]'
 	@touch $(STAMP)
+
+# Unconstrained resolve of every extra in a throwaway venv; commit the rewritten file.
+lock:
+	requirements/lock.sh $(PYTHON)
 
 test: install test-unit test-notebooks
 

@@ -1,0 +1,264 @@
+"""The dependency lock (requirements/constraints.txt) and the install recipe that applies it.
+
+The lock must pin, with ``==``, every package pyproject.toml names (runtime and every extra), and
+the project venv must hold exactly those versions.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - python 3.10
+    tomllib = pytest.importorskip("tomli")
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCK = ROOT / "requirements" / "constraints.txt"
+VENV = ROOT / ".venv"
+
+
+# ---------------------------------------------------------------- helpers
+def declared_requirements(pyproject: dict) -> dict[str, Requirement]:
+    """Every requirement pyproject.toml declares (runtime and all extras), by normalised name."""
+    project = pyproject["project"]
+    reqs = list(project.get("dependencies", []))
+    for extra in project.get("optional-dependencies", {}).values():
+        reqs += extra
+    return {canonicalize_name(r.name): r for r in map(Requirement, reqs)}
+
+
+def parse_lock(text: str) -> tuple[dict[str, str], list[str]]:
+    """Pinned versions by normalised name, and every line that is not a plain `name==version`."""
+    pins: dict[str, str] = {}
+    problems: list[str] = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            problems.append(f"unparsable line {line!r}")
+            continue
+        specs = list(req.specifier)
+        exact = len(specs) == 1 and specs[0].operator == "==" and "*" not in specs[0].version
+        if req.url or req.extras or req.marker or not exact:
+            problems.append(f"not an exact `name==version` pin: {line!r}")
+            continue
+        name = canonicalize_name(req.name)
+        if name in pins:
+            problems.append(f"{name} pinned twice")
+        pins[name] = specs[0].version
+    return pins, problems
+
+
+def lock_problems(pyproject: dict, lock_text: str) -> list[str]:
+    """Every way the lock fails to pin what pyproject.toml declares (empty list = sound)."""
+    pins, problems = parse_lock(lock_text)
+    if canonicalize_name(pyproject["project"]["name"]) in pins:
+        problems.append("the lock pins the project itself")
+    for name, req in sorted(declared_requirements(pyproject).items()):
+        if name not in pins:
+            problems.append(f"{name} is declared in pyproject.toml but not pinned")
+        elif not req.specifier.contains(pins[name], prereleases=True):
+            problems.append(f"{name}=={pins[name]} violates pyproject's {req}")
+    return problems
+
+
+def version_matches(installed: str, pinned: str) -> bool:
+    """`installed` satisfies `==pinned`; a local build tag (2.15.0+cpu) is allowed, as pip does."""
+    return SpecifierSet(f"=={pinned}").contains(Version(installed), prereleases=True)
+
+
+def installed_mismatches(names: list[str], pins: dict[str, str]) -> list[str]:
+    """Each of `names` whose installed version (this interpreter) is absent or not its pin."""
+    out = []
+    for name in names:
+        try:
+            have = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out.append(f"{name} not installed (lock: {pins[name]})")
+            continue
+        if not version_matches(have, pins[name]):
+            out.append(f"{name} {have} installed, lock says {pins[name]}")
+    return out
+
+
+def header_python(lock_text: str) -> str:
+    """The `major.minor` python version the lock header records."""
+    m = re.search(r"^# python: CPython (\d+\.\d+)\.\d+", lock_text, flags=re.M)
+    assert m, "lock header lacks the python version it was made with"
+    return m.group(1)
+
+
+@pytest.fixture(scope="module")
+def pyproject() -> dict:
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        return tomllib.load(fh)
+
+
+@pytest.fixture(scope="module")
+def lock_text() -> str:
+    return LOCK.read_text()
+
+
+# ---------------------------------------------------------------- the lock file
+def test_lock_pins_every_declared_dependency(pyproject, lock_text):
+    assert lock_problems(pyproject, lock_text) == []
+
+
+def test_lock_pins_transitive_dependencies_too(lock_text):
+    pins, _ = parse_lock(lock_text)
+    # torch's own requirements and the CUDA runtime it pulls in on Linux are not in pyproject
+    assert {"sympy", "filelock", "setuptools", "jinja2"} <= set(pins)
+    assert "pip" not in pins
+
+
+def test_lock_header_says_how_it_was_made(lock_text):
+    assert re.search(r"^# Generated by `make lock` .* on \d{4}-\d{2}-\d{2}$", lock_text, re.M)
+    assert re.search(r"^# command: .*pip install -e '\.\[[\w,-]+\]'", lock_text, re.M)
+    assert header_python(lock_text) == "3.11"
+
+
+def _without_line(text: str, name: str) -> str:
+    return "\n".join(ln for ln in text.splitlines() if not ln.lower().startswith(f"{name}=="))
+
+
+BROKEN = {
+    "runtime dep missing": lambda t: _without_line(t, "pandas"),
+    "dev extra dep missing": lambda t: _without_line(t, "pytest-timeout"),
+    "range instead of pin": lambda t: t.replace("\nnumpy==", "\nnumpy>="),
+    "wildcard pin": lambda t: re.sub(r"\ntqdm==\S+", "\ntqdm==4.*", t),
+    "duplicate pin": lambda t: t + "\nTorch==2.4.0\n",
+    "project pinned": lambda t: t + "\nlottery==0.1.0\n",
+    "url instead of pin": lambda t: t + "\nfoo @ https://example.org/foo-1.0.tar.gz\n",
+    "pin below pyproject floor": lambda t: re.sub(r"\ntorch==\S+", "\ntorch==2.3.1", t),
+}
+
+
+@pytest.mark.parametrize("breakage", sorted(BROKEN))
+def test_lock_check_detects_broken_lock(pyproject, lock_text, breakage):
+    broken = BROKEN[breakage](lock_text)
+    assert broken != lock_text
+    assert lock_problems(pyproject, broken), f"{breakage} went undetected"
+
+
+def test_lock_check_covers_every_extra(pyproject, lock_text):
+    project = dict(pyproject["project"])
+    project["optional-dependencies"] = {
+        **project["optional-dependencies"], "cluster": ["ray[default]"]
+    }
+    problems = lock_problems({"project": project}, lock_text)
+    assert problems == ["ray is declared in pyproject.toml but not pinned"]
+
+
+def test_environment_yml_installs_through_the_lock(lock_text):
+    text = (ROOT / "environment.yml").read_text()
+    pip_lines = [ln.strip()[2:].strip() for ln in text.splitlines() if ln.startswith("      - ")]
+    assert "-c requirements/constraints.txt" in pip_lines
+    assert pip_lines.index("-c requirements/constraints.txt") < pip_lines.index("-e .[dev]")
+    assert re.search(rf"^\s+- python={re.escape(header_python(lock_text))}\s*$", text, re.M)
+
+
+# ---------------------------------------------------------------- the installed environment
+def test_version_match_allows_local_build_tag_only():
+    assert version_matches("2.15.0", "2.15.0")
+    assert version_matches("2.15.0+cpu", "2.15.0")
+    assert not version_matches("2.14.1", "2.15.0")
+    assert not version_matches("2.15.0rc1", "2.15.0")
+
+
+def test_installed_check_reports_wrong_and_missing_versions():
+    have = metadata.version("packaging")
+    assert installed_mismatches(["packaging"], {"packaging": have}) == []
+    assert installed_mismatches(["packaging"], {"packaging": "0.0.1"}) == [
+        f"packaging {have} installed, lock says 0.0.1"
+    ]
+    missing = installed_mismatches(["no-such-dist-xyz"], {"no-such-dist-xyz": "1.0"})
+    assert missing == ["no-such-dist-xyz not installed (lock: 1.0)"]
+
+
+def test_project_venv_matches_lock(pyproject, lock_text):
+    if Path(sys.prefix).resolve() != VENV.resolve():
+        pytest.skip(f"not running in the project venv {VENV} (sys.prefix is {sys.prefix})")
+    applied = VENV / "constraints.txt"  # written by `make install`
+    if applied.is_file() and not parse_lock(applied.read_text())[0]:
+        pytest.skip("the venv was installed without the lock (make install CONSTRAINTS=)")
+    pins, _ = parse_lock(lock_text)
+    names = sorted(set(declared_requirements(pyproject)) & set(pins))
+    assert installed_mismatches(names, pins) == [], "stale venv: run `make -B install`"
+
+
+# ---------------------------------------------------------------- Makefile recipe
+def _make(*args: str) -> subprocess.CompletedProcess:
+    if shutil.which("make") is None:
+        pytest.skip("make not available")
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    return subprocess.run(
+        ["make", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def _dry_install(tmp_path: Path, *overrides: str) -> list[str]:
+    done = _make("-n", "install", f"VENV={tmp_path}/v", *overrides)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_make_install_applies_the_lock(tmp_path):
+    lines = _dry_install(tmp_path)
+    assert f"cp requirements/constraints.txt {tmp_path}/v/constraints.txt" in lines
+    pins = f"{tmp_path}/v/constraints.txt"
+    assert f"{tmp_path}/v/bin/python -m pip install -c {pins} -e '.[dev]'" in lines
+    assert not any("--index-url" in ln for ln in lines)
+
+
+def test_make_install_torch_index_keeps_torch_version_drops_cuda_pins(tmp_path, lock_text):
+    pins, _ = parse_lock(lock_text)
+    index = "https://download.pytorch.org/whl/cpu"
+    lines = _dry_install(tmp_path, f"TORCH_INDEX={index}")
+    torch_reqs = f"torch=={pins['torch']} torchvision=={pins['torchvision']}"
+    assert lines[1] == f"{tmp_path}/v/bin/python -m pip install --index-url {index} {torch_reqs}"
+    grep = next(ln for ln in lines if ln.startswith("grep -Ev"))
+    # run the filter the recipe would run, printing instead of writing the venv's copy
+    kept = subprocess.run(grep.split(" > ")[0], shell=True, cwd=ROOT, capture_output=True)
+    kept_pins, _ = parse_lock(kept.stdout.decode())
+    dropped = set(pins) - set(kept_pins)
+    assert {"triton", "nvidia-cublas", "cuda-toolkit"} <= dropped
+    assert all(re.match(r"(triton|nvidia-|cuda-)", n) for n in dropped), dropped
+    assert {"torch", "torchvision", "numpy"} <= set(kept_pins)
+
+
+def test_make_install_without_lock(tmp_path):
+    index = "https://download.pytorch.org/whl/cu126"
+    lines = _dry_install(tmp_path, "CONSTRAINTS=", f"TORCH_INDEX={index}")
+    assert f"{tmp_path}/v/bin/python -m pip install --index-url {index} torch torchvision" in lines
+    assert f": > {tmp_path}/v/constraints.txt" in lines
+
+
+def test_install_stamp_is_out_of_date_when_the_lock_changes(tmp_path):
+    venv, lock = tmp_path / "v", tmp_path / "constraints.txt"
+    venv.mkdir()
+    lock.write_text(LOCK.read_text())
+    stamp = venv / ".installed"
+    stamp.touch()
+    base = (ROOT / "pyproject.toml").stat().st_mtime
+    os.utime(stamp, (base + 10, base + 10))
+    os.utime(lock, (base, base))
+    query = ("-q", str(stamp), f"VENV={venv}", f"CONSTRAINTS={lock}")
+    assert _make(*query).returncode == 0  # up to date
+    os.utime(lock, (base + 20, base + 20))
+    assert _make(*query).returncode == 1  # needs remaking
