@@ -84,3 +84,9 @@ bench: install
 clean:
 	find . -path ./$(VENV) -prune -o -type d \( -name __pycache__ -o -name .ipynb_checkpoints \) -print -exec rm -rf {} +
 	rm -rf .pytest_cache .ruff_cache .hypothesis build dist *.egg-info
+
+# Real datasets, md5-checked, into $LOTTERY_DATA (else ./data): make data [DATASETS="mnist kmnist"]
+DATASETS ?= mnist fashion_mnist cifar10
+.PHONY: data
+data: install
+	$(PY) -m lottery.download $(DATASETS)

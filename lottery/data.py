@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from math import prod
 from pathlib import Path
 
 import torch
@@ -19,20 +20,31 @@ import torch.nn.functional as F
 __all__ = [
     "DATA_ENV",
     "DATASETS",
+    "DEFAULT_DOWNLOADS",
+    "OFFLINE_ENV",
     "DataBundle",
+    "DataFileError",
     "DataUnavailable",
     "DatasetSpec",
     "MemberBatches",
     "Split",
     "augment_batch",
+    "check_idx_split",
     "data_root",
     "epoch_seed",
+    "channel_stats",
     "evaluation_batches",
+    "fix_hint",
+    "idx_files",
     "load",
+    "offline",
+    "shown",
     "split_indices",
+    "unavailable",
 ]
 
 DATA_ENV = "LOTTERY_DATA"
+OFFLINE_ENV = "LOTTERY_OFFLINE"  # set to 1: never attempt a download
 CROP_PADDING = 4  # pixels of zero padding before the random crop (CIFAR recipe)
 
 
@@ -46,8 +58,40 @@ def data_root(root: str | Path | None = None) -> Path:
     return Path("data")
 
 
+def offline() -> bool:
+    """Whether ``$LOTTERY_OFFLINE`` forbids downloads (any value but empty, 0, false, no)."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def shown(path: str | Path) -> str:
+    """``path`` for messages: under ``$LOTTERY_DATA``, ``./`` or ``~/`` when it is, else absolute.
+
+    Messages end up in notebooks and bug reports, where one machine's absolute paths
+    say little and leak a home folder.
+    """
+    full = Path(path).expanduser().resolve()
+    env = os.environ.get(DATA_ENV)
+    bases = [(Path(env).expanduser().resolve(), f"${DATA_ENV}")] if env else []
+    bases += [(Path.cwd().resolve(), "."), (Path.home().resolve(), "~")]
+    for base, label in bases:
+        if full == base:
+            return label
+        if full.is_relative_to(base):
+            return f"{label}/{full.relative_to(base).as_posix()}"
+    return str(full)
+
+
 class DataUnavailable(RuntimeError):
     """A real dataset is neither on disk nor downloadable (one-line message)."""
+
+
+class DataFileError(DataUnavailable):
+    """A dataset file on disk is malformed: ``what`` is wrong with ``paths``, and the fix."""
+
+    def __init__(self, what: str, paths: Sequence[Path], fix: str) -> None:
+        super().__init__(f"{what}; re-fetch it with {fix}")
+        self.what = what
+        self.paths = tuple(paths)
 
 
 @dataclass(frozen=True)
@@ -99,6 +143,9 @@ class DatasetSpec:
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     torchvision_class: str | None = None  # real datasets
+    torchvision_split: str | None = None  # EMNIST's ``split`` argument
+    label_offset: int = 0  # subtracted from the file's labels (EMNIST letters count from 1)
+    transpose: bool = False  # EMNIST stores its images transposed relative to MNIST
     synthetic_seed: int | None = None  # synthetic datasets
     synthetic_train: int = 3000  # synthetic train pool (validation is split from it)
     synthetic_test: int = 1000
@@ -107,7 +154,17 @@ class DatasetSpec:
     def synthetic(self) -> bool:
         return self.torchvision_class is None
 
+    @property
+    def idx(self) -> bool:
+        """Whether torchvision reads it from MNIST-style idx files."""
+        return self.torchvision_class in IDX_CLASSES
 
+
+IDX_CLASSES = frozenset({"MNIST", "FashionMNIST", "KMNIST", "EMNIST"})
+
+# Datasets without mean/std get them on load, exactly, from the pixel histogram of the whole
+# official training set (as the constants above are): KMNIST and EMNIST letters are optional
+# extras whose files were not at hand to compute constants from once.
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
@@ -121,6 +178,11 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec("cifar100", "CIFAR-100", 100, (3, 32, 32), True,
                     (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762),
                     torchvision_class="CIFAR100"),
+        DatasetSpec("kmnist", "Kuzushiji-MNIST", 10, (1, 28, 28), False,
+                    torchvision_class="KMNIST"),
+        DatasetSpec("emnist_letters", "EMNIST Letters", 26, (1, 28, 28), False,
+                    torchvision_class="EMNIST", torchvision_split="letters", label_offset=1,
+                    transpose=True),
         DatasetSpec("synthetic_mnist", "synthetic MNIST-shaped stand-in", 10, (1, 28, 28),
                     False, synthetic_seed=1_000),
         DatasetSpec("synthetic_cifar10", "synthetic CIFAR-10-shaped stand-in", 10, (3, 32, 32),
@@ -150,13 +212,140 @@ def split_indices(
     return train, val
 
 
-def _unavailable(spec: DatasetSpec, root: Path, reason: str) -> DataUnavailable:
-    where = root.resolve()
+DEFAULT_DOWNLOADS = ("mnist", "fashion_mnist", "cifar10")  # what ``make data`` fetches
+
+
+def fix_hint(name: str, root: str | Path | None = None) -> str:
+    """The shell command(s), in backticks, that fetch dataset ``name`` into ``root``."""
+    command = f"python -m lottery data {name}"
+    folder = data_root(root).expanduser().resolve()
+    if folder != data_root().expanduser().resolve():
+        return f"`{command} --root {shown(folder)}`"
+    return f"`{command}` (or `make data`)" if name in DEFAULT_DOWNLOADS else f"`{command}`"
+
+
+def unavailable(spec: DatasetSpec, root: str | Path, reason: str) -> DataUnavailable:
+    """The one-line error for a dataset that cannot be loaded from ``root``."""
+    reason = " ".join(reason.split())
     return DataUnavailable(
-        f"{spec.title} ({spec.name}) not available in {where} ({reason}); "
-        f"set {DATA_ENV} to a folder holding it in torchvision layout, "
-        f"or load with download=True while online"
+        f"{spec.title} ({spec.name}) not available in {shown(root)}: {reason}; "
+        f"fix: {fix_hint(spec.name, root)}, or set {DATA_ENV} to a folder holding it "
+        f"in torchvision layout"
     )
+
+
+# --------------------------------------------------------------------------- file checks
+
+IDX_MAGIC = {3: 0x00000803, 1: 0x00000801}  # idx: 0, 0, type 0x08 (uint8), number of dims
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def idx_files(spec: DatasetSpec, root: str | Path, train: bool) -> tuple[Path, Path]:
+    """(images, labels) idx files of one split of an MNIST-like dataset, torchvision layout."""
+    raw = Path(root) / spec.torchvision_class / "raw"
+    if spec.torchvision_split:  # EMNIST: one file pair per split, e.g. emnist-letters-test-*
+        prefix = f"emnist-{spec.torchvision_split}-{'train' if train else 'test'}"
+    else:
+        prefix = "train" if train else "t10k"
+    return raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
+
+
+def _idx_count(spec: DatasetSpec, root: str | Path, path: Path, ndim: int) -> int:
+    """Items in an idx file whose header, item shape and length agree; else DataFileError."""
+
+    def bad(what: str) -> DataFileError:
+        return DataFileError(f"{shown(path)}: {what}", [path], fix_hint(spec.name, root))
+
+    size = path.stat().st_size
+    header = 4 + 4 * ndim
+    with path.open("rb") as f:
+        head = f.read(header)
+    if size == 0:
+        raise bad("empty file (0 bytes)")
+    if head[:2] == GZIP_MAGIC:
+        raise bad("gzip-compressed, but torchvision reads idx files uncompressed (gunzip it)")
+    if len(head) >= 4 and int.from_bytes(head[:4], "big") != IDX_MAGIC[ndim]:
+        raise bad(
+            f"bad magic number 0x{head[:4].hex()}, expected 0x{IDX_MAGIC[ndim]:08x} "
+            f"(idx, uint8, {ndim} dims): not an idx{ndim} file"
+        )
+    if size < header:
+        raise bad(f"truncated: {size} bytes, shorter than the {header}-byte idx{ndim} header")
+    count, *shape = (int.from_bytes(head[i : i + 4], "big") for i in range(4, header, 4))
+    if shape and tuple(shape) != spec.input_shape[1:]:
+        want = "x".join(map(str, spec.input_shape[1:]))
+        raise bad(f"holds {'x'.join(map(str, shape))} images, {spec.title} needs {want}")
+    noun, per_item = ("images" if shape else "labels"), prod(shape)
+    payload = size - header
+    if payload < count * per_item:
+        partial = " and part of another" if payload % per_item else ""
+        raise bad(
+            f"truncated: header declares {count} {noun}, file holds {payload // per_item}{partial}"
+        )
+    if payload > count * per_item:
+        raise bad(
+            f"{payload - count * per_item} stray bytes after the {count} {noun} its header declares"
+        )
+    return count
+
+
+def check_idx_split(spec: DatasetSpec, root: str | Path, train: bool) -> None:
+    """Check one split's image and label idx files before torchvision reads them.
+
+    Raises :class:`DataFileError` naming the file and what is wrong with it: empty,
+    gzip-compressed, bad magic number, wrong image size, truncated, trailing bytes, or
+    a label count that differs from the image count, or a label out of range.
+    """
+    images, labels = idx_files(spec, root, train)
+    num_images = _idx_count(spec, root, images, 3)
+    num_labels = _idx_count(spec, root, labels, 1)
+    if num_images != num_labels:
+        raise DataFileError(
+            f"{shown(labels)} holds {num_labels} labels but {shown(images)} holds "
+            f"{num_images} images",
+            [images, labels],
+            fix_hint(spec.name, root),
+        )
+    if num_labels:  # frombuffer refuses an empty buffer
+        values = torch.frombuffer(bytearray(labels.read_bytes()[8:]), dtype=torch.uint8)
+        _checked_labels(spec, root, "train" if train else "test", values.long(), [labels])
+
+
+def _checked_labels(
+    spec: DatasetSpec, root: Path, split: str, labels: torch.Tensor, paths: Sequence[Path] = ()
+) -> torch.Tensor:
+    """File labels shifted to ``[0, num_classes)``; any label outside is a DataFileError."""
+    labels = labels - spec.label_offset
+    outside = (labels < 0) | (labels >= spec.num_classes)
+    if outside.any():
+        index = int(outside.nonzero()[0, 0])
+        low, high = spec.label_offset, spec.label_offset + spec.num_classes
+        raise DataFileError(
+            f"{spec.title} ({spec.name}) {split} split: label {int(labels[index]) + low} at "
+            f"example {index} outside [{low}, {high}) ({int(outside.sum())} of {len(labels)} "
+            f"labels bad)",
+            paths,
+            fix_hint(spec.name, root),
+        )
+    return labels
+
+
+def _missing_reason(spec: DatasetSpec, root: Path, cls) -> str | None:
+    """Which files are missing (or, CIFAR, fail torchvision's md5); None if none."""
+    from torchvision.datasets.utils import check_integrity
+
+    if spec.idx:  # torchvision wants both splits' files before it opens either
+        files = idx_files(spec, root, True) + idx_files(spec, root, False)
+        absent = [path.name for path in files if not path.is_file()]
+        return f"files missing: {', '.join(absent)}" if absent else None
+    base = getattr(cls, "base_folder", "")
+    listed = getattr(cls, "train_list", []) + getattr(cls, "test_list", [])
+    for name, md5 in listed:
+        if not (Path(root) / base / name).is_file():
+            return f"files missing: {base}/{name}"
+        if not check_integrity(Path(root) / base / name, md5):
+            return f"{base}/{name} fails its md5 check (corrupt)"
+    return None
 
 
 def _torchvision_split(spec: DatasetSpec, root: Path, train: bool, download: bool):
@@ -164,27 +353,60 @@ def _torchvision_split(spec: DatasetSpec, root: Path, train: bool, download: boo
     import torchvision.datasets
 
     cls = getattr(torchvision.datasets, spec.torchvision_class)
+    options = {"split": spec.torchvision_split} if spec.torchvision_split else {}
+    problem = _missing_reason(spec, root, cls) if spec.idx else None
+    if problem is None:
+        if spec.idx:
+            check_idx_split(spec, root, train)
+        try:
+            return cls(str(root), train=train, download=False, **options)
+        except Exception as failed:  # torchvision raises RuntimeError for missing files
+            problem = _missing_reason(spec, root, cls)
+            problem = problem or f"torchvision could not open it ({type(failed).__name__})"
+            if not download:
+                raise unavailable(spec, root, problem) from failed
+    if not download:
+        raise unavailable(spec, root, problem)
+    if offline():
+        raise unavailable(spec, root, f"{problem}; {OFFLINE_ENV}=1, so no download attempted")
     try:
-        return cls(str(root), train=train, download=False)
-    except Exception as missing:  # torchvision raises RuntimeError for missing files
-        if not download:
-            raise _unavailable(spec, root, "files missing and download=False") from missing
-    try:
-        return cls(str(root), train=train, download=True)
+        return cls(str(root), train=train, download=True, **options)
     except Exception as failed:
-        reason = f"download failed: {type(failed).__name__}"
-        raise _unavailable(spec, root, reason) from failed
+        reason = f"download failed: {type(failed).__name__}: {str(failed)[:200]}"
+        raise unavailable(spec, root, reason) from failed
 
 
-def _raw_tensors(dataset) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 images (N, C, H, W) and int64 labels from a torchvision dataset, no PIL."""
+def _raw_tensors(
+    spec: DatasetSpec, root: Path, dataset, split: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images (N, C, H, W) and checked int64 labels from a torchvision dataset, no PIL."""
     data = torch.as_tensor(dataset.data)
     if data.ndim == 3:  # MNIST-like: (N, H, W)
         data = data.unsqueeze(1)
     else:  # CIFAR-like: numpy (N, H, W, C)
         data = data.permute(0, 3, 1, 2)
+    if spec.transpose:
+        data = data.transpose(-1, -2)
     labels = torch.as_tensor(dataset.targets, dtype=torch.int64)
+    labels = _checked_labels(spec, root, split, labels)
     return data.contiguous(), labels
+
+
+def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images (N, C, H, W) scaled to [0, 1].
+
+    Exact (float64 over a 256-bin histogram), without a float copy of the images.
+    """
+    levels = torch.arange(256, dtype=torch.float64) / 255
+    means, stds = [], []
+    for channel in range(images.shape[1]):
+        counts = torch.bincount(images[:, channel].reshape(-1), minlength=256).double()
+        total = counts.sum()
+        mean = (counts * levels).sum() / total
+        variance = (counts * levels.square()).sum() / total - mean.square()
+        means.append(round(float(mean), 6))
+        stds.append(round(float(variance.clamp_min(0).sqrt()), 6))
+    return tuple(means), tuple(stds)
 
 
 def _normalized(
@@ -253,8 +475,10 @@ def load(
     ``min(val_size, train_pool // 6)``.  ``train_subset`` keeps the first n of the
     remaining (permuted) training examples, ``test_subset`` the first n test
     examples (both data hyperparameters: the smoke profile cuts data this way).
-    Real datasets come from torchvision
-    files under :func:`data_root`; missing files raise :class:`DataUnavailable`.
+    Real datasets come from torchvision files under :func:`data_root`; missing files
+    raise :class:`DataUnavailable`, malformed ones (or labels outside
+    ``[0, num_classes)``) :class:`DataFileError`.  With ``download`` torchvision
+    fetches missing files, unless ``$LOTTERY_OFFLINE`` is set.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
@@ -275,17 +499,20 @@ def load(
         source = f"seed {spec.synthetic_seed}"
     else:
         folder = data_root(root)
-        raw_train_x, raw_train_y = _raw_tensors(_torchvision_split(spec, folder, True, download))
-        raw_test_x, raw_test_y = _raw_tensors(_torchvision_split(spec, folder, False, download))
+        train_set = _torchvision_split(spec, folder, True, download)
+        raw_train_x, raw_train_y = _raw_tensors(spec, folder, train_set, "train")
+        test_set = _torchvision_split(spec, folder, False, download)
+        raw_test_x, raw_test_y = _raw_tensors(spec, folder, test_set, "test")
         train_idx, val_idx = split_indices(len(raw_train_y), val_size, split_seed, train_subset)
+        mean, std = (spec.mean, spec.std) if spec.mean else channel_stats(raw_train_x)
 
         def make(x: torch.Tensor, y: torch.Tensor) -> Split:
-            return Split(_normalized(x, spec.mean, spec.std, device), y.to(device))
+            return Split(_normalized(x, mean, std, device), y.to(device))
 
         train = make(raw_train_x[train_idx], raw_train_y[train_idx])
         val = make(raw_train_x[val_idx], raw_train_y[val_idx])
         test = make(raw_test_x, raw_test_y)
-        source = f"real, {folder.resolve()}"
+        source = f"real, {shown(folder)}"  # no machine paths in results or notebooks
 
     if test_subset is not None:
         test = Split(test.x[:test_subset], test.y[:test_subset])
