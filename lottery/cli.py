@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from lottery import flags
+from lottery import download, flags
 from lottery.data import DATA_ENV, DataUnavailable, load
 from lottery.experiments import Runner
 from lottery.models import describe_models
@@ -112,6 +112,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the architectures and their weight counts",
                    description="List the architectures: weights, prunable weights and the "
                                "count in Table 1 of Frankle & Carbin (2019).")
+    sub.add_parser("data", help="download datasets into the data root (see data --help)",
+                   add_help=False)
     sub.add_parser("presets", help="list the presets and profiles",
                    description="List the paper presets and the profiles that scale them.")
     shared = _experiment_flags(defaults)
@@ -250,6 +252,8 @@ def run_experiment(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["data"]:
+        return download.main(argv[1:], prog="python -m lottery data")
     try:
         args = build_parser(argv).parse_args(argv)
         if args.command == "models":

@@ -5,9 +5,10 @@ cell calls :func:`validate_parameters`, which raises a one-line :class:`HparamEr
 work, then :func:`setup`, which decides between the real dataset and its synthetic stand-in:
 
 - profile ``smoke``: always the synthetic stand-in (the profile is for CI, not the science);
-- real data present: real data;
-- real data absent: the synthetic stand-in, marked "synthetic data" everywhere, except under
-  profile ``paper``, where a missing dataset is an error (:class:`DataUnavailable`).
+  its figures go under ``runs/``, never over the committed ones in ``figures/``;
+- ``quick`` and ``paper``: the real dataset, downloaded first when missing (unless
+  ``$LOTTERY_OFFLINE`` is set); when it cannot be had, one line (:class:`DataUnavailable`)
+  and no fallback to the stand-in.
 
 The returned :class:`Session` runs each experiment in one call (``session.imp("lenet")``), with
 the profile's hyperparameters, the notebook's trials and seed, and the run store.
@@ -16,7 +17,6 @@ the profile's hyperparameters, the notebook's trials and seed, and the run store
 from __future__ import annotations
 
 import os
-import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,17 +25,19 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from lottery.data import DATASETS, DataBundle, DataUnavailable, load
+from lottery.data import DATASETS, DataBundle, DataUnavailable, load, offline, shown
 from lottery.data import data_root as resolve_data_root
+from lottery.download import ensure
 from lottery.experiments import ExperimentResult, Runner
 from lottery.hparams import ExperimentHparams, HparamError
 from lottery.models import REGISTRY, build, weight_counts
 from lottery.presets import PRESETS, PROFILES, resolve
+from lottery.provenance import provenance
 from lottery.store import RUNS_ENV, RunStore
 
 PROFILE_ENV = "LOTTERY_PROFILE"
 DEFAULT_PROFILE = "quick"
-SMOKE_FIGURES = Path("runs") / "figures-smoke"
+SMOKE_FIGURES = Path("runs") / "figures-smoke"  # what the synthetic stand-in draws
 
 def project_root() -> Path:
     """The repository holding the package (where ``figures/`` and ``runs/`` live), else cwd."""
@@ -101,10 +103,18 @@ def validate_parameters(*, profile: str, trials: int | None = None, seed: int = 
 def real_data_available(dataset: str, root: str | Path | None = None) -> bool:
     """Whether the real ``dataset`` loads from disk (no download attempted)."""
     try:
-        load(dataset, root=root, val_size=1000, download=False)
+        ensure(dataset, root, download=False)
     except DataUnavailable:
         return False
     return True
+
+
+def _relative(path: Path) -> str:
+    """``path`` relative to the project root when under it (banners carry no machine paths)."""
+    try:
+        return Path(path).resolve().relative_to(project_root().resolve()).as_posix()
+    except ValueError:
+        return shown(path)
 
 
 @dataclass(frozen=True)
@@ -136,20 +146,21 @@ class Session:
 
     @property
     def banner(self) -> str:
+        record = provenance(self.device)
         lines = [f"profile  : {self.profile} ({PROFILES[self.profile].description})",
                  f"dataset  : {self.data_label} [{self.reason}]",
-                 f"device   : {self.device} ({_device_detail(self.device)})",
+                 f"device   : {self.device} ({record['device']}, {record['threads']} threads)",
+                 f"versions : python {record['python']}, torch {record['torch']}, "
+                 f"torchvision {record['torchvision']}, numpy {record['numpy']}",
+                 f"commit   : {record['commit']}, run {record['date']}",
                  f"trials   : {self.trials or 'profile default'}, seed {self.seed}",
-                 f"figures  : {self.output_dir / self.notebook}",
-                 f"run store: {self.store.root}"]
+                 f"figures  : {_relative(self.output_dir / self.notebook)}",
+                 f"run store: {_relative(self.store.root)}"]
         if self.synthetic:
-            lines.append("NOTE: synthetic data -- these figures are a pipeline check, not the "
-                         "paper's result; verdicts are n/a")
-            lines.append(f"      for the real one: put {DATASETS[self.dataset].title} under "
-                         f"$LOTTERY_DATA and run `make reproduce NB={self.notebook} "
-                         f"PROFILE=paper` (a GPU is advised)")
-        elif self.profile == "smoke":
-            lines.append("NOTE: smoke profile -- verdicts are n/a")
+            lines.append("NOTE: synthetic stand-in data -- these figures are a pipeline check, "
+                         "not the paper's result; verdicts are n/a")
+            lines.append(f"      for the real one: `make data` then `make reproduce "
+                         f"NB={self.notebook} PROFILE=quick` (or PROFILE=paper, on a GPU)")
         return "\n".join(lines)
 
     def hparams(self, preset: str, **overrides) -> ExperimentHparams:
@@ -212,12 +223,6 @@ def _data(hp: ExperimentHparams, device: str, root: Path) -> DataBundle:
                 split_seed=d.split_seed, train_subset=d.train_subset, test_subset=d.test_subset)
 
 
-def _device_detail(device: str) -> str:
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return torch.cuda.get_device_name(torch.device(device))
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-
-
 def setup(notebook: str, dataset: str, profile: str, *, data_root: str | Path | None = None,
           device: str | None = "auto", trials: int | None = None, seed: int = 0,
           output_dir: str | Path | None = None) -> Session:
@@ -231,24 +236,38 @@ def setup(notebook: str, dataset: str, profile: str, *, data_root: str | Path | 
     pd.set_option("display.max_colwidth", 120)  # claims in the paper-vs-ours table in full
     pd.set_option("display.width", 200)
     root = resolve_data_root(data_root)
-    if PROFILES[profile].synthetic:
-        synthetic, reason = True, f"profile {profile} always uses the stand-in"
-    elif real_data_available(dataset, root):
-        synthetic, reason = False, f"real, {root.resolve()}"
-    elif profile == "paper":
-        raise DataUnavailable(f"profile 'paper' needs the real {DATASETS[dataset].title}, "
-                              f"absent from {root.resolve()}; set LOTTERY_DATA or data_root")
-    else:
-        synthetic, reason = True, f"real {DATASETS[dataset].title} absent from {root.resolve()}"
-    if device in (None, "auto"):
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    synthetic, reason = data_decision(dataset, profile, root)
+    device = _checked_device(device)
     base = project_root()
-    if output_dir is None:
-        output_dir = SMOKE_FIGURES if profile == "smoke" else "figures"
+    if output_dir is None:  # the stand-in's figures never land over the committed ones
+        output_dir = SMOKE_FIGURES if synthetic else "figures"
     output_dir = base / output_dir  # a relative folder is taken from the project root
     store = RunStore(None if os.environ.get(RUNS_ENV) else base / "runs")
     return Session(notebook, profile, dataset, synthetic, str(device), root, trials, seed,
                    Path(output_dir), store, reason)
+
+
+def data_decision(dataset: str, profile: str, root: Path) -> tuple[bool, str]:
+    """(synthetic?, why): ``smoke`` always runs on the stand-in; ``quick`` and ``paper`` run on
+    the real data, downloading it when missing (unless ``$LOTTERY_OFFLINE``), and never fall
+    back to the stand-in: when it cannot be had, :class:`DataUnavailable` says so in one line
+    (``make reproduce-all`` lists the notebook as skipped)."""
+    if PROFILES[profile].synthetic:
+        return True, f"profile {profile} always uses the stand-in"
+    status = ensure(dataset, root, download=not offline())
+    return False, f"real, {status}"
+
+
+def _checked_device(device: str | None) -> str:
+    """'auto' resolved; a device this machine cannot train on is one line, before any work."""
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    kind = torch.device(device).type
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise HparamError(f"parameter device {device!r}: CUDA is not available on this machine")
+    if kind not in ("cpu", "cuda"):
+        raise HparamError(f"parameter device must be 'auto', 'cpu' or 'cuda[:N]'; got {device!r}")
+    return device
 
 
 def architecture_table(models: Sequence[str]) -> pd.DataFrame:

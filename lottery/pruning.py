@@ -117,20 +117,34 @@ def prune_global(layer_scores: Mapping[str, Tensor], mask: Mask, rate: float,
     return new
 
 
+def _levels_possible(size: int, rate: float, limit: int) -> tuple[int, str]:
+    """How many IMP rounds (up to ``limit``) a layer takes before it keeps no weight or stops
+    losing any to rounding, and which of the two happens then."""
+    alive = size
+    for level in range(1, limit + 1):
+        removed = _to_remove(alive, rate, 1)
+        alive -= removed
+        if alive < 1 or removed == 0:
+            return level - 1, "keeps none" if alive < 1 else "stops shrinking"
+    return limit, ""
+
+
 def check_schedule(sizes: Mapping[str, int], rates: Mapping[str, float], levels: int,
                    oneshot_rounds: tuple[float, ...] = ()) -> None:
-    """Refuse IMP ``levels`` or one-shot rounds after which a layer (of ``sizes`` weights,
-    pruned at ``rates``) would keep no weight: a network with an empty layer computes nothing."""
+    """Refuse IMP ``levels`` or one-shot rounds past the point where a layer (of ``sizes``
+    weights, pruned at ``rates``) keeps no weight, or stops losing any to rounding: such
+    levels would repeat the last network or train one that computes nothing."""
     from lottery.hparams import HparamError
 
-    for name, size in sizes.items():
-        alive = size
-        for level in range(1, levels + 1):
-            alive -= _to_remove(alive, rates[name], 1)
-            if alive < 1:
-                raise HparamError(f"levels must be at most {level - 1} here: {name} "
-                                  f"({size:,} weights, {rates[name]:.0%} pruned per round) "
-                                  f"keeps none after level {level}; got {levels}")
+    pruned = {name: size for name, size in sizes.items() if rates[name] > 0}
+    limits = {name: _levels_possible(size, rates[name], levels) for name, size in pruned.items()}
+    name = min(limits, key=lambda n: limits[n][0], default=None)
+    if name is not None and limits[name][0] < levels:
+        possible, what = limits[name]
+        raise HparamError(f"levels must be at most {possible} here: {name} ({sizes[name]:,} "
+                          f"weights, {rates[name]:.0%} pruned per round) {what} at level "
+                          f"{possible + 1}; got {levels}")
+    for name, size in pruned.items():
         for rounds in oneshot_rounds:
             if size - _to_remove(size, rates[name], rounds) < 1:
                 raise HparamError(f"oneshot_rounds: {name} ({size:,} weights, "

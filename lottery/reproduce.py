@@ -5,7 +5,8 @@ passes through ``$LOTTERY_DATA``); the executed copy goes to ``runs/notebooks/NN
 figures to ``figures/`` (the notebooks' own default). ``--in-place`` also copies each successful
 run back into ``notebooks/`` (without papermill's injected-parameters cell, so the committed
 notebook still reads its profile from ``$LOTTERY_PROFILE``). A failing notebook does not stop the
-others; failures are listed at the end and the exit status is 1.
+others; failures are listed at the end and the exit status is 1. Under ``quick`` a notebook
+whose dataset cannot be had (offline, say) is listed as skipped with the one-line reason.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from lottery.notebook import PROFILE_ENV, default_profile, project_root
 from lottery.presets import PROFILES
 
 INJECTED_TAG = "injected-parameters"
+SKIP_ERRORS = ("DataUnavailable", "DataFileError")
 
 
 def notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
@@ -46,6 +48,19 @@ def strip_injected(path: Path, target: Path) -> None:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
     nbformat.write(nb, target)
+
+
+def one_line(error: Exception) -> str:
+    """The notebook's own error (papermill wraps it) as one line."""
+    name = getattr(error, "ename", None) or type(error).__name__
+    text = getattr(error, "evalue", None) or str(error)
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return f"{name}: {(lines[-1] if lines else '')[:300]}"
+
+
+def skippable(error: Exception, profile: str) -> bool:
+    """A missing dataset skips a notebook under ``quick``; under ``paper`` it is a failure."""
+    return profile == "quick" and getattr(error, "ename", "") in SKIP_ERRORS
 
 
 def run_one(source: Path, output: Path, profile: str, kernel: str | None,
@@ -86,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"profile {args.profile}; data {os.environ.get('LOTTERY_DATA', './data')}; "
           f"{len(selected)} notebook(s) -> {args.output}", flush=True)
     failures: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str]] = []
     times: list[tuple[str, float, str]] = []
     for source in selected:
         output = args.output / source.name
@@ -97,10 +113,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.in_place:
                 strip_injected(output, source)
         except Exception as error:  # noqa: BLE001 - report and go on with the next notebook
-            first = (str(error).strip().splitlines() or [type(error).__name__])
-            reason = next((line for line in reversed(first) if line.strip()), first[0])
-            failures.append((source.stem, f"{type(error).__name__}: {reason[:300]}"))
-            status = "FAILED"
+            reason = one_line(error)
+            if skippable(error, args.profile):
+                skipped.append((source.stem, reason))
+                status = "skipped"
+            else:
+                failures.append((source.stem, reason))
+                status = "FAILED"
         elapsed = time.perf_counter() - start
         times.append((source.stem, elapsed, status))
         print(f"{source.stem}: {status} in {elapsed:.1f} s (executed copy: {output})", flush=True)
@@ -108,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\nwall time per notebook:")
     for name, elapsed, status in times:
         print(f"  {name:<32} {elapsed:>8.1f} s  {status}")
+    if skipped:
+        print(f"\n{len(skipped)} notebook(s) skipped (their data could not be had):")
+        for name, reason in skipped:
+            print(f"  {name}: {reason}")
     if failures:
         print(f"\n{len(failures)} notebook(s) failed:")
         for name, reason in failures:
