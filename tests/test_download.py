@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import shutil
 import socket
 import threading
@@ -21,7 +22,8 @@ import torch
 from lottery.data import DATA_ENV, OFFLINE_ENV, DataUnavailable, load
 from lottery.download import download, ensure, main
 
-SHARED_RAW = Path("/work/shared/data/MNIST/raw")
+SHARED_RAW = Path(os.environ.get(DATA_ENV) or Path(__file__).resolve().parents[2] / "shared" /
+                  "data") / "MNIST" / "raw"
 FILES = (  # in torchvision's order of MNIST.resources
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -228,3 +230,22 @@ def test_command_line(server, env, tmp_path, capsys):
     )
     assert main(["imagenet"]) == 1
     assert capsys.readouterr().err.startswith("error: no downloadable dataset 'imagenet'")
+
+
+def test_the_quick_notebook_decision_downloads_real_mnist(server, tmp_path):
+    from lottery.notebook import setup
+
+    session = setup("nb", "mnist", "quick", data_root=tmp_path)
+    assert not session.synthetic and session.reason.startswith("real")
+    assert server.fetched() and "MNIST" in session.data_label
+    assert "synthetic" not in session.banner
+
+
+def test_offline_the_quick_decision_is_one_line_and_no_stand_in(env, tmp_path):
+    from lottery.notebook import setup
+
+    env.setenv(OFFLINE_ENV, "1")
+    with pytest.raises(DataUnavailable) as caught:
+        setup("nb", "mnist", "quick", data_root=tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message and "python -m lottery data mnist" in message

@@ -12,8 +12,9 @@ import papermill
 import pytest
 
 from lottery import report
+from lottery.data import DataUnavailable
 from lottery.hparams import HparamError
-from lottery.notebook import setup, validate_parameters
+from lottery.notebook import project_root, setup, validate_parameters
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9]*.ipynb"))
 COMMON = {"profile", "device", "data_root", "trials", "seed", "output_dir"}
@@ -77,14 +78,20 @@ def test_validate_parameters_rejects(params):
         validate_parameters(**params)
 
 
-def test_setup_decides_data(tmp_path):
+def test_setup_decides_data(tmp_path, monkeypatch):
     smoke = setup("nb", "mnist", "smoke", data_root=tmp_path)
-    assert smoke.synthetic and "synthetic data" in smoke.banner
-    assert smoke.output_dir.parts[-2:] == ("runs", "figures-smoke")
-    missing = setup("nb", "cifar10", "quick", data_root=tmp_path)
-    assert missing.synthetic and "synthetic data" in missing.title("Fig")
-    with pytest.raises(Exception, match="profile 'paper' needs the real CIFAR-10"):
-        setup("nb", "cifar10", "paper", data_root=tmp_path)
+    assert smoke.synthetic and "synthetic" in smoke.banner and "synthetic" in smoke.title("Fig")
+    assert smoke.output_dir.parts[-2:] == ("runs", "figures-smoke")  # never over figures/
+    monkeypatch.setenv("LOTTERY_OFFLINE", "1")
+    for profile in ("quick", "paper"):  # no silent stand-in: one line naming the fix
+        with pytest.raises(DataUnavailable, match="CIFAR-10.*python -m lottery data cifar10"):
+            setup("nb", "cifar10", profile, data_root=tmp_path)
+
+
+def test_banner_shows_provenance_and_no_machine_paths(tmp_path):
+    banner = setup("nb", "mnist", "smoke", data_root=tmp_path).banner
+    assert "torch " in banner and "commit" in banner and "threads" in banner
+    assert str(project_root()) not in banner and "runs/figures-smoke/nb" in banner
 
 
 # --- report verdicts on constructed results -------------------------------------------------
