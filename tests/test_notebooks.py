@@ -88,6 +88,14 @@ def test_setup_decides_data(tmp_path, monkeypatch):
             setup("nb", "cifar10", profile, data_root=tmp_path)
 
 
+@pytest.mark.parametrize("device", ["meta", "cuda:3"])
+def test_a_device_this_machine_cannot_train_on_fails_in_setup(tmp_path, device):
+    if device.startswith("cuda") and __import__("torch").cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(HparamError, match="device"):
+        setup("nb", "mnist", "smoke", data_root=tmp_path, device=device)
+
+
 def test_banner_shows_provenance_and_no_machine_paths(tmp_path):
     banner = setup("nb", "mnist", "smoke", data_root=tmp_path).banner
     assert "torch " in banner and "commit" in banner and "threads" in banner
