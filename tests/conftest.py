@@ -29,3 +29,20 @@ def single_thread():
     float rounding, which training amplifies; on one thread the batched and the alone
     computations are the same arithmetic, bit for bit."""
     yield from _torch_threads(1)
+
+
+@pytest.fixture
+def interrupt_at(monkeypatch):
+    """``interrupt_at(n)``: training raises KeyboardInterrupt when it asks for iteration n's
+    batch (a Ctrl-C mid-run); ``interrupt_at(None)`` restores normal batches."""
+    from lottery.data import MemberBatches
+
+    original = MemberBatches.get
+
+    def arm(iteration: int | None) -> None:
+        def get(self, i):
+            if i == iteration:
+                raise KeyboardInterrupt("simulated Ctrl-C")
+            return original(self, i)
+        monkeypatch.setattr(MemberBatches, "get", original if iteration is None else get)
+    return arm

@@ -286,21 +286,12 @@ def test_the_data_cut_is_part_of_every_key(tmp_path):
 
 
 def test_a_checkpoint_left_behind_is_removed_by_a_rerun_without_checkpointing(tmp_path,
-                                                                               monkeypatch):
-    from lottery.data import MemberBatches
-
-    original = MemberBatches.get
-
-    def crash_at_25(self, iteration):
-        if iteration == 25:
-            raise KeyboardInterrupt("simulated Ctrl-C")
-        return original(self, iteration)
-
-    monkeypatch.setattr(MemberBatches, "get", crash_at_25)
+                                                                               interrupt_at):
+    interrupt_at(25)
     with pytest.raises(KeyboardInterrupt):
         Runner(smoke(levels=0), store=RunStore(tmp_path), checkpoint_every=10,
                progress=False).dense()
     assert len(list(tmp_path.rglob("*.ckpt"))) == 1
-    monkeypatch.setattr(MemberBatches, "get", original)
+    interrupt_at(None)
     Runner(smoke(levels=0), store=RunStore(tmp_path), progress=False).dense()
     assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("*.tmp"))

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from lottery.data import DataBundle, MemberBatches, Split, load
+from lottery.data import DataBundle, Split, load
 from lottery.hparams import HparamError, ModelHparams, TrainingHparams
 from lottery.masks import Mask
 from lottery.members import member_state
@@ -132,25 +132,18 @@ def test_snapshot_is_the_state_after_k_iterations(mnist_like):
         assert torch.equal(long.snapshots[30][0][name], value), name
 
 
-def test_resume_from_checkpoint_is_identical(mnist_like, tmp_path, monkeypatch):
+def test_resume_from_checkpoint_is_identical(mnist_like, tmp_path, interrupt_at):
     hp = TrainingHparams("adam", lr=1e-3, iterations=90, batch_size=60, eval_every=20)
     members = [lenet_member(0, sparse_mask(0, 3)), lenet_member(1)]
     reference = train(LENET, hp, mnist_like, members, progress=False)
 
     checkpoint = tmp_path / "level.ckpt"
-    original_get = MemberBatches.get
-
-    def crash_at_55(self, iteration):
-        if iteration == 55:
-            raise KeyboardInterrupt("simulated crash")
-        return original_get(self, iteration)
-
-    monkeypatch.setattr(MemberBatches, "get", crash_at_55)
+    interrupt_at(55)
     with pytest.raises(KeyboardInterrupt):
         train(LENET, hp, mnist_like, members, checkpoint=checkpoint, checkpoint_every=25,
               progress=False)
     assert checkpoint.exists()
-    monkeypatch.setattr(MemberBatches, "get", original_get)
+    interrupt_at(None)
     resumed = train(LENET, hp, mnist_like, members, checkpoint=checkpoint, checkpoint_every=25,
                     progress=False)
     assert checkpoint.exists()  # the caller removes it once the result is stored
