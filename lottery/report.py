@@ -389,8 +389,9 @@ def drop_ratio(key: str, early: str = "reinit", late: str = "ticket") -> PerTria
                                                                 index=pm.values), dense[t])
                                         for t in curve.index if t in dense.index})
         r = (drops[early] / drops[late]).dropna()
-        where = f"drops below dense at Pm {drops[early].mean():.1f}% ({early}) and " \
-                f"{drops[late].mean():.1f}% ({late})"
+        where = "; ".join(f"{v} below dense from Pm {drops[v].mean():.1f}%"
+                          if drops[v].notna().any() else f"{v} not below dense at the end"
+                          for v in (early, late))
         return Measurement(tuple(r), where, 0.25 * float(r.mean()) if len(r) else None)
     return measure
 
