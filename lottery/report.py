@@ -307,25 +307,26 @@ def _range_label(lo: float, hi: float) -> str:
     return f"{hi:g}% ≥ Pm ≥ {lo:g}%" if hi < 100 else f"Pm ≥ {lo:g}%"
 
 
-def _levels_in(pm: pd.Series, lo: float, hi: float, key: str) -> pd.Index:
-    """The levels inside the paper's range (its ends are levels of the paper: ours may sit a
-    little off them, hence a 5% slack)."""
-    levels = pm[(pm >= lo * (1 - RANGE_SLACK)) & (pm <= hi * (1 + RANGE_SLACK))].index
+def _levels_in(pm: pd.Series, lo: float, hi: float, key: str,
+               slack: float = RANGE_SLACK) -> pd.Index:
+    """The levels inside the paper's range (ends that are levels of the paper get a ``slack``:
+    ours may sit a little off them; a bound such as "Pm > 2%" gets none)."""
+    levels = pm[(pm >= lo * (1 - slack)) & (pm <= hi * (1 + slack))].index
     if levels.empty:
         raise NotMeasured(f"{key}: no level with {_range_label(lo, hi)}")
     return levels
 
 
 def share_of_levels(key: str, variant: str, versus: str | At, pm_range=(0.0, 100.0),
-                    metric: str = ACC, better: str = ">", iteration: int | None = None
-                    ) -> PerTrial:
+                    metric: str = ACC, better: str = ">", iteration: int | None = None,
+                    slack: float = RANGE_SLACK) -> PerTrial:
     """Per trial, % of ``variant``'s levels within ``pm_range`` where it beats ``versus``
     (``better``: ">" higher, "<" lower); the floor is one level."""
     compare = operator.gt if better == ">" else operator.lt
 
     def measure(runs: Runs) -> Measurement:
         curve, pm = _curve(runs, key, variant, metric, iteration)
-        levels = _levels_in(pm, *pm_range, key)
+        levels = _levels_in(pm, *pm_range, key, slack)
         other = _versus(runs, key, versus, metric, iteration, levels)
         wins = compare(curve[levels].sub(other, axis=0) if isinstance(other, pd.Series)
                        else curve[levels] - other, 0)
@@ -336,12 +337,13 @@ def share_of_levels(key: str, variant: str, versus: str | At, pm_range=(0.0, 100
 
 
 def mean_over_levels(key: str, variant: str, versus: str | At | None, pm_range=(0.0, 100.0),
-                     metric: str = ACC, iteration: int | None = None) -> PerTrial:
+                     metric: str = ACC, iteration: int | None = None,
+                     slack: float = RANGE_SLACK) -> PerTrial:
     """Per trial, the mean over ``variant``'s levels within ``pm_range`` of its ``metric``
     (minus ``versus`` when given)."""
     def measure(runs: Runs) -> Measurement:
         curve, pm = _curve(runs, key, variant, metric, iteration)
-        levels = _levels_in(pm, *pm_range, key)
+        levels = _levels_in(pm, *pm_range, key, slack)
         gap = curve[levels]
         if versus is not None:
             other = _versus(runs, key, versus, metric, iteration, levels)
@@ -414,7 +416,7 @@ class Claim:
     """One claim of a paper. Old style: ``measure`` gives our value and ``tolerance`` (per
     profile) the number check. New style: ``per_trial`` gives a value per trial, ``direction``
     the phenomenon (``"> 0"`` on our mean, or a :class:`Direction`), ``floor`` the least
-    half-width of our interval (a number, or a function of our mean), ``source`` the paper's
+    half-width of our interval (a measurement may fix its own), ``source`` the paper's
     sentence or figure, ``where`` where it is measured when the measurement does not say."""
 
     claim: str
@@ -425,7 +427,7 @@ class Claim:
     needs: tuple[str, ...] = field(default=())  # result keys the measure reads
     per_trial: PerTrial | None = None
     direction: str | Direction | None = None
-    floor: float | Callable[[float], float] = 0.0
+    floor: float = 0.0
     source: str = ""
     where: str = ""
 
@@ -514,8 +516,7 @@ def _measure(claim: Claim, runs: Runs) -> tuple[float, float, int, str]:
             if claim.per_trial is None:
                 return float(claim.measure(runs)), float("nan"), 0, claim.where
             m = _as_measurement(claim.per_trial(runs))
-            floor = claim.floor(np.nanmean(m.values)) if callable(claim.floor) else claim.floor
-            mean, half, n = estimate(m, floor)
+            mean, half, n = estimate(m, claim.floor)
             return mean, half, n, m.where or claim.where
     except NotMeasured as reason:
         return float("nan"), float("nan"), 0, f"not measured: {reason}"
@@ -816,9 +817,10 @@ def _one_conv(m: str) -> list[Claim]:
         # LTH Sec. 3: "all three networks remain above their original average test accuracy
         # when Pm > 2%"
         Claim(f"{name}: tickets above dense accuracy while Pm > 2% (% of levels)", 100.0,
-              "at_least", needs=(m,), per_trial=share_of_levels(m, "ticket", "dense", (2.0, 100)),
-              direction=Direction("ticket > dense, mean of levels",
-                                  mean_over_levels(m, "ticket", "dense", (2.0, 100))),
+              "at_least", needs=(m,),
+              per_trial=share_of_levels(m, "ticket", "dense", (2.0, 100), slack=0.0),
+              direction=Direction("ticket > dense, mean of levels", mean_over_levels(
+                  m, "ticket", "dense", (2.0, 100), slack=0.0)),
               source="LTH Sec. 3, Fig. 5"),
         # LTH Sec. 3, Fig. 5 (dashed): "the test accuracy of the random reinitialization
         # experiment drops off more quickly" -- read where the ticket gains most
