@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 from pathlib import Path
 
@@ -41,6 +41,7 @@ __all__ = [
     "shown",
     "split_indices",
     "unavailable",
+    "with_augmentation",
 ]
 
 DATA_ENV = "LOTTERY_DATA"
@@ -528,6 +529,14 @@ def load(
         synthetic=spec.synthetic,
         description=f"{spec.title} ({source}, {sizes})",
     )
+
+
+def with_augmentation(bundle: DataBundle, augment: bool | None) -> DataBundle:
+    """``bundle`` with training augmentation on or off as ``augment`` says (None: the
+    dataset's default, as loaded); a preset's ``data.augment`` reaches training through this."""
+    if augment is None or augment == bundle.augment:
+        return bundle
+    return replace(bundle, augment=augment)
 
 
 # --------------------------------------------------------------------------- batches

@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lottery import pruning
-from lottery.data import DataBundle, load
+from lottery.data import DataBundle, load, with_augmentation
 from lottery.hparams import ExperimentHparams, fingerprint, to_dict
 from lottery.masks import Mask
 from lottery.members import State, member_state
@@ -79,9 +79,10 @@ class Runner:
         self.store = store or RunStore()
         self.device = torch.device(device) if device is not None else default_device()
         d = hp.data
-        self.data = data or load(d.dataset, root=data_root, device=self.device,
-                                 val_size=d.val_size, split_seed=d.split_seed,
-                                 train_subset=d.train_subset, test_subset=d.test_subset)
+        self.data = with_augmentation(data or load(
+            d.dataset, root=data_root, device=self.device, val_size=d.val_size,
+            split_seed=d.split_seed, train_subset=d.train_subset, test_subset=d.test_subset),
+            d.augment)
         self.checkpoint_every = checkpoint_every
         self._inits: dict[int, State] = {}
         model = self._model([0])

@@ -7,6 +7,7 @@ result, which is how the run store names its entries. A bad value raises
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -60,6 +61,9 @@ class DataHparams:
     split_seed: int = 0               # which examples are held out
     train_subset: int | None = None   # keep the first n training examples (None: all)
     test_subset: int | None = None    # keep the first n test examples (None: all)
+    # random flips and 4-pixel pad-and-crop of training batches; None: the dataset's default
+    # (on for CIFAR). Out of stored keys while None, so results stored before it keep their keys
+    augment: bool | None = field(default=None, metadata={"omit_default": True})
 
     def __post_init__(self):
         from lottery.data import DATASETS
@@ -74,6 +78,8 @@ class DataHparams:
             value = getattr(self, name)
             _check(value is None or (_whole(value) and value > 0), f"data.{name}",
                    "None or a positive integer", value)
+        _check(self.augment is None or isinstance(self.augment, bool), "data.augment",
+               "True, False or None (the dataset's default)", self.augment)
 
 
 @dataclass(frozen=True)
@@ -209,7 +215,15 @@ class ExperimentHparams:
 
 
 def to_dict(hparams) -> dict:
-    return dataclasses.asdict(hparams)
+    """The fields as plain values, nested dataclasses included; a field marked
+    ``omit_default`` is left out while it holds its default (so adding one keeps every key)."""
+    out = {}
+    for f in dataclasses.fields(hparams):
+        value = getattr(hparams, f.name)
+        if f.metadata.get("omit_default") and value == f.default:
+            continue
+        out[f.name] = to_dict(value) if dataclasses.is_dataclass(value) else copy.deepcopy(value)
+    return out
 
 
 def fingerprint(*parts) -> str:

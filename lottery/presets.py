@@ -52,24 +52,37 @@ def _resnet(lr, warmup=0):
                            weight_decay=1e-4, milestones=(20_000, 25_000), warmup=warmup)
 
 
-def _preset(name, model, dataset, training, pruning, levels, rewind=0, dropout=0.0):
-    return ExperimentHparams(ModelHparams(model, dropout), DataHparams(dataset), training,
-                             pruning, levels=levels, trials=5, rewind_iteration=rewind, name=name)
+def _preset(name, model, dataset, training, pruning, levels, rewind=0, dropout=0.0,
+            augment=None):
+    return ExperimentHparams(ModelHparams(model, dropout), DataHparams(dataset, augment=augment),
+                             training, pruning, levels=levels, trials=5, rewind_iteration=rewind,
+                             name=name)
+
+
+# Data augmentation (random flips, 4-pixel pad-and-crop) is the CIFAR-10 default, which is
+# what VGG-19 and ResNet-18 use: LTH Sec. 4, "These networks are trained with batchnorm,
+# weight decay, decreasing learning rate schedules, and augmented training data", and App. I.3,
+# "We augment training data using random flips and random four pixel pads and crops" (I.2:
+# VGG-19 uses "the same data augmentation procedure"). Conv-2/4/6 are trained without it: App.
+# H.1 describes their data pipeline in full (45K/5K split, mini-batches of 60, "at each epoch,
+# the entire training set is shuffled") and names no augmentation, and Sec. 4 introduces it as
+# part of what sets the deeper networks' training apart.
+_CONV_DATA = {"augment": False}
 
 
 PRESETS: dict[str, ExperimentHparams] = {p.name: p for p in [
     # levels: rounds of pruning after the dense run, down to ~2% of weights (LTH Figs. 4, 5, 7, 8)
     _preset("lenet", "lenet", "mnist", _adam(1.2e-3, 50_000), _LENET_PRUNING, levels=18),
-    _preset("conv2", "conv2", "cifar10", _adam(2e-4, 20_000), _CONV_PRUNING, levels=18),
-    _preset("conv4", "conv4", "cifar10", _adam(3e-4, 25_000), _CONV_PRUNING, levels=18),
-    _preset("conv6", "conv6", "cifar10", _adam(3e-4, 30_000), _CONV6_PRUNING, levels=18),
+    _preset("conv2", "conv2", "cifar10", _adam(2e-4, 20_000), _CONV_PRUNING, 18, **_CONV_DATA),
+    _preset("conv4", "conv4", "cifar10", _adam(3e-4, 25_000), _CONV_PRUNING, 18, **_CONV_DATA),
+    _preset("conv6", "conv6", "cifar10", _adam(3e-4, 30_000), _CONV6_PRUNING, 18, **_CONV_DATA),
     # LTH Fig. 6: dropout 0.5 (same learning rates as without dropout in this suite)
     _preset("conv2_dropout", "conv2", "cifar10", _adam(2e-4, 20_000), _CONV_PRUNING, 18,
-            dropout=0.5),
+            dropout=0.5, **_CONV_DATA),
     _preset("conv4_dropout", "conv4", "cifar10", _adam(3e-4, 25_000), _CONV_PRUNING, 18,
-            dropout=0.5),
+            dropout=0.5, **_CONV_DATA),
     _preset("conv6_dropout", "conv6", "cifar10", _adam(3e-4, 30_000), _CONV6_PRUNING, 18,
-            dropout=0.5),
+            dropout=0.5, **_CONV_DATA),
     # LTH Fig. 7: VGG-19, global pruning 20% per round over the convolutions
     _preset("vgg19", "vgg19", "cifar10", _vgg(0.1), _GLOBAL_PRUNING, levels=19),
     _preset("vgg19_lr0.01", "vgg19", "cifar10", _vgg(0.01), _GLOBAL_PRUNING, levels=19),
@@ -155,7 +168,7 @@ def resolve(preset: str, profile: str = "paper", synthetic: bool | None = None,
     use_synthetic = prof.synthetic if synthetic is None else synthetic
     dataset = SYNTHETIC_STAND_IN[base.data.dataset] if use_synthetic else base.data.dataset
     val_size = 500 if use_synthetic else base.data.val_size
-    hp = hp.replace(data=DataHparams(dataset, val_size=val_size))
+    hp = hp.replace(data__dataset=dataset, data__val_size=val_size)  # keeps data.augment
     return hp.replace(**prof.settings.get(model, {})).replace(**overrides)
 
 
