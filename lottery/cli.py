@@ -1,4 +1,4 @@
-"""Command line: ``python -m lottery {models,presets,imp,oneshot,train} ...``.
+"""Command line: ``python -m lottery {models,presets,imp,oneshot,train,transfer} ...``.
 
 ``imp``, ``oneshot`` and ``train`` resolve a preset under a profile (see :mod:`lottery.presets`),
 apply the flags as overrides -- one flag per hyperparameter, generated from the dataclasses
@@ -20,8 +20,16 @@ import torch
 from lottery import download, flags
 from lottery.data import DATA_ENV, DataUnavailable, load
 from lottery.experiments import Runner
+from lottery.hparams import HparamError
 from lottery.models import describe_models
-from lottery.presets import PRESETS, PROFILES, describe_presets, resolve, scale_iterations
+from lottery.presets import (
+    PRESETS,
+    PROFILES,
+    SYNTHETIC_STAND_IN,
+    describe_presets,
+    resolve,
+    scale_iterations,
+)
 from lottery.results import percent_columns
 from lottery.store import RUNS_ENV, RunStore, runs_root
 from lottery.training import KERNELS, SpeedOptions, default_device
@@ -131,6 +139,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                          help=f"short for --oneshot_rounds (default: {DEFAULT_ROUNDS})")
     sub.add_parser("train", parents=[shared], help="train the dense network only",
                    description="Train the preset's dense network (level 0) for every trial.")
+    _transfer_parser(sub, shared)
     return parser
 
 
@@ -262,7 +271,116 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "presets":
             print(describe_presets())
             return 0
+        if args.command == "transfer":
+            return run_transfer(args)
         return run_experiment(args)
     except KeyboardInterrupt:
         print("interrupted; finished networks are kept in the run store", file=sys.stderr)
         return 130
+
+
+# --- transfer (Morcos et al. 2019) --------------------------------------------------------------
+
+TARGET = "target:"  # argparse destinations of the target recipe's flags
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _target_type(path: str, kind: type):
+    convert = flags.parser_for(kind)
+
+    def typed(text: str):
+        try:
+            return convert(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"target.{path}: {error}") from None
+    typed.__name__ = f"target.{path}"
+    return typed
+
+
+def _transfer_parser(sub, shared: argparse.ArgumentParser) -> None:
+    """``transfer``: the experiment's flags describe the source; ``--target.data.*`` and
+    ``--target.training.*`` (generated like the others) change the target recipe."""
+    p = sub.add_parser(
+        "transfer", parents=[shared], help="train the IMP tickets of one recipe under another",
+        description="Find tickets by IMP on the source recipe (the preset and flags; stored "
+                    "runs are reused) and train each level's ticket, with its mask and starting "
+                    "weights, and a random ticket of the same per-layer densities on the target "
+                    "recipe (Morcos et al. 2019). Example: transfer --preset lenet --from mnist "
+                    "--to fashion_mnist; across optimizers: --target.training.optimizer sgd "
+                    "--target.training.lr 0.03. The target's own tickets come from `imp` with "
+                    "the target's flags and share the run store.")
+    g = p.add_argument_group("transfer")
+    g.add_argument("--from", dest=flags.PREFIX + "data.dataset", metavar="DATASET",
+                   default=argparse.SUPPRESS, help="short for --data.dataset: the dataset the "
+                   "tickets are found on (default: the preset's)")
+    g.add_argument("--to", dest=TARGET + "data.dataset", metavar="DATASET",
+                   default=argparse.SUPPRESS, help="short for --target.data.dataset: the dataset "
+                   "the tickets are trained on (default: the source's)")
+    g.add_argument("--every", type=_positive, default=1, metavar="N",
+                   help="transfer the tickets of every N-th IMP level (default: 1, all)")
+    g.add_argument("--transfer-controls", type=flags.parser_for(tuple[str, ...]),
+                   default=("random_mask",), metavar="LIST",
+                   help="controls trained beside each transferred ticket (default: random_mask, "
+                        "the random ticket; also reinit, or none)")
+    t = p.add_argument_group("target hyperparameters (default: the source's)")
+    for path, kind in flags.fields():
+        if path.startswith(("data.", "training.")):
+            t.add_argument(f"--target.{path}", dest=TARGET + path, type=_target_type(path, kind),
+                           default=argparse.SUPPRESS, metavar=flags._metavar(kind),
+                           help=flags.HELP.get(path, ""))
+
+
+def transfer_hparams(args: argparse.Namespace):
+    """(source, target) hyperparameters: the target is the source with the target flags; under
+    a synthetic profile (or --synthetic) a real dataset name means its stand-in."""
+    source = experiment_hparams(args)
+    synthetic = args.synthetic or PROFILES[args.profile].synthetic
+
+    def data(name: str) -> str:
+        return SYNTHETIC_STAND_IN.get(name, name) if synthetic else name
+    source = source.replace(data__dataset=data(source.data.dataset))
+    changes = {key[len(TARGET):].replace(".", "__"): value for key, value in vars(args).items()
+               if key.startswith(TARGET)}
+    try:
+        target = source.replace(**changes)
+        return source, target.replace(data__dataset=data(target.data.dataset))
+    except HparamError as error:
+        raise HparamError(f"target {error}") from None
+
+
+def run_transfer(args: argparse.Namespace) -> int:
+    from lottery.transfer import check_compatible, describe, source_levels, transfer
+
+    try:
+        hp, target_hp = transfer_hparams(args)
+        source, target = make_runner(args, hp), make_runner(args, target_hp)
+        check_compatible(source, target)
+        levels = source_levels(hp, args.every)
+    except (ValueError, DataUnavailable, OSError) as e:
+        return _error(e)
+    same = " (the same recipe: a self-transfer, which reproduces the source's tickets)" \
+        if hp == target_hp else ""
+    print(f"transfer {args.preset} ({args.profile}): {describe(source)} -> {describe(target)}"
+          f"{same}; levels {levels}, {_plural(hp.trials, 'trial')}, device {source.device}, "
+          f"run store {source.store.root}", flush=True)
+    try:
+        result = transfer(source, target, levels, args.transfer_controls)
+    except ValueError as e:  # HparamError: an incompatible target
+        return _error(e)
+    except OSError as e:
+        return _error(f"{e}; finished networks are kept in {source.store.root}")
+    print(summarize(result.results).to_string(float_format=lambda x: f"{x:.2f}"))
+    if args.csv:
+        try:
+            result.results.to_csv(args.csv, index=False)
+        except OSError as e:
+            return _error(f"--csv {args.csv}: {e.strerror or e}; the results are kept in "
+                          f"{source.store.root} (rerun to write the table)")
+        print(f"results written to {args.csv}")
+    return 0

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,9 +29,9 @@ from lottery.data import DATASETS, DataBundle, DataUnavailable, load, offline, s
 from lottery.data import data_root as resolve_data_root
 from lottery.download import ensure
 from lottery.experiments import ExperimentResult, Runner
-from lottery.hparams import ExperimentHparams, HparamError
+from lottery.hparams import DataHparams, ExperimentHparams, HparamError
 from lottery.models import REGISTRY, build, weight_counts
-from lottery.presets import PRESETS, PROFILES, resolve
+from lottery.presets import PRESETS, PROFILES, SYNTHETIC_STAND_IN, resolve
 from lottery.provenance import provenance
 from lottery.store import RUNS_ENV, RunStore
 
@@ -98,6 +98,28 @@ def validate_parameters(*, profile: str, trials: int | None = None, seed: int = 
         elif name == "models" and not (isinstance(value, Sequence) and value and set(value)
                                        <= {"conv2", "conv4", "conv6"}):
             _fail(name, "a non-empty list drawn from 'conv2', 'conv4', 'conv6'", value)
+        else:
+            _check_transfer_parameter(name, value)
+
+
+def _check_transfer_parameter(name: str, value) -> None:
+    """The ticket-transfer notebook's own parameters (06)."""
+    if name in ("datasets", "extra_sources") and not (isinstance(value, Sequence) and all(
+            v in DATASETS and not DATASETS[v].synthetic for v in value)):
+        _fail(name, "a list of real dataset names", value)
+    elif name == "datasets" and len(set(value)) != 2:
+        _fail(name, "two different datasets", value)
+    elif name in ("transfer_every", "quick_rounds", "quick_iterations") and not (
+            _is_int(value) and value >= 1):
+        _fail(name, "a positive integer", value)
+    elif name == "rewind_k" and not (_is_int(value) and value >= 0):
+        _fail(name, "a non-negative integer (paper iterations; 0 skips late resetting)", value)
+    elif name == "sgd_lrs" and not (isinstance(value, Sequence) and value and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in value)):
+        _fail(name, "a non-empty list of positive learning rates", value)
+    elif name == "cifar_models" and not (value is None or (isinstance(value, Sequence) and set(
+            value) <= {"conv2", "vgg19"})):
+        _fail(name, "None or a list drawn from 'conv2', 'vgg19'", value)
 
 
 def real_data_available(dataset: str, root: str | Path | None = None) -> bool:
@@ -132,6 +154,7 @@ class Session:
     output_dir: Path          # figures go to output_dir / notebook / name.{png,pdf}
     store: RunStore
     reason: str               # why real or synthetic data
+    retarget: bool = False    # True (a session made by :meth:`on`): presets run on ``dataset``
 
     @property
     def data_label(self) -> str:
@@ -169,12 +192,43 @@ class Session:
         if self.trials is not None:
             changes["trials"] = self.trials
         hp = resolve(preset, self.profile, synthetic=self.synthetic)
+        if self.retarget:
+            changes["data__dataset"] = SYNTHETIC_STAND_IN[self.dataset] if self.synthetic \
+                else self.dataset
         return hp.replace(**changes).replace(**overrides)
 
+    def on(self, dataset: str) -> Session:
+        """This session on a second ``dataset`` (every preset moved to it), decided as
+        :func:`setup` decides: the stand-in under ``smoke``, else the real data, downloaded when
+        missing, :class:`DataUnavailable` when it cannot be had (never a silent stand-in)."""
+        if dataset not in DATASETS or DATASETS[dataset].synthetic:
+            raise HparamError(f"a second dataset must be a real dataset; got {dataset!r}")
+        if PROFILES[self.profile].synthetic and dataset not in SYNTHETIC_STAND_IN:
+            raise DataUnavailable(f"{DATASETS[dataset].title} has no synthetic stand-in for "
+                                  f"profile {self.profile}")
+        synthetic, reason = data_decision(dataset, self.profile, self.data_root)
+        return replace(self, dataset=dataset, synthetic=synthetic, reason=reason,
+                       retarget=True)
+
+    def transfer(self, source: ExperimentHparams, target: ExperimentHparams,
+                 levels: Sequence[float] | None = None,
+                 controls: Sequence[str] = ("random_mask",)) -> ExperimentResult:
+        """The IMP tickets of ``source`` at ``levels`` trained under the ``target`` recipe,
+        beside random tickets (see :mod:`lottery.transfer`)."""
+        from lottery.transfer import transfer
+
+        return transfer(self.runner(source), self.runner(target), levels, controls)
+
+    def sweep_lr(self, hp: ExperimentHparams, lrs: Sequence[float]) -> tuple[float, pd.DataFrame]:
+        """The learning rate of ``lrs`` with the lowest validation loss of ``hp``'s dense
+        networks, and the sweep's table (see :func:`lottery.transfer.sweep_lr`)."""
+        from lottery.transfer import sweep_lr
+
+        return sweep_lr(self.runner, hp, lrs)
+
     def runner(self, hp: ExperimentHparams) -> Runner:
-        return Runner(hp, store=self.store, device=self.device, data=_data(hp, self.device,
-                                                                           self.data_root),
-                      progress=False)
+        return Runner(hp, store=self.store, device=self.device,
+                      data=_data(hp.data, self.device, self.data_root), progress=False)
 
     def imp(self, preset: str, **overrides) -> ExperimentResult:
         """Iterative magnitude pruning of ``preset`` (stored runs are loaded, not retrained)."""
@@ -216,9 +270,9 @@ class Session:
 
 
 @lru_cache(maxsize=4)
-def _data(hp: ExperimentHparams, device: str, root: Path) -> DataBundle:
-    """The data of ``hp`` (cached: a notebook's experiments share their dataset)."""
-    d = hp.data
+def _data(d: DataHparams, device: str, root: Path) -> DataBundle:
+    """The data of ``d`` (cached by the data hyperparameters alone: a notebook's experiments
+    share their dataset whatever their training recipes)."""
     return load(d.dataset, root=root, device=device, val_size=d.val_size,
                 split_seed=d.split_seed, train_subset=d.train_subset, test_subset=d.test_subset)
 

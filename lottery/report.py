@@ -38,6 +38,7 @@ from lottery.experiments import ExperimentResult
 from lottery.hparams import ExperimentHparams
 from lottery.presets import PRESETS
 from lottery.results import in_percent
+from lottery.transfer_claims import transfer_claims
 
 Results = Mapping[str, "ExperimentResult | pd.DataFrame"]
 NA = "n/a"
@@ -968,3 +969,4 @@ CLAIMS: dict[str, list[Claim]] = {
     "02_conv_cifar10": _conv_claims(),
     "03_vgg_resnet_rewinding": _scale_claims(),
 }
+CLAIMS["06_ticket_transfer"] = transfer_claims()
