@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -160,6 +161,22 @@ def make_executor(name: str | None = None, *, address: str | None = None,
     return RayExecutor(address, device=device or "auto", data_root=data_root)
 
 
+def check_reachable(address: str | None, timeout: float = 10.0) -> None:
+    """Refuse, in one line, a ``host:port`` nothing answers on (Ray itself retries for
+    minutes); ``auto``, ``local`` and ``ray://`` addresses are left to Ray."""
+    if not address or address in ("auto", "local") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutorError(f"Ray address {address!r} is not host:port (e.g. head-node:6379)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise ExecutorError(f"no Ray cluster answers at {address} ({error.strerror or error}); "
+                            f"start one with `ray start --head` or leave the address out for "
+                            f"a local instance") from None
+
+
 def _import_ray():
     try:
         import ray
@@ -200,6 +217,7 @@ class RayExecutor:
     def _connect(self) -> None:
         if self.ray.is_initialized():
             return
+        check_reachable(self.address)
         try:
             self.ray.init(address=self.address, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as error:

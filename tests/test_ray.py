@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 from dataclasses import replace
 
@@ -18,7 +19,14 @@ import torch
 
 from lottery.cli import main
 from lottery.data import DataUnavailable, load
-from lottery.executors import GPU_SHARE, ExecutorError, GroupTask, Keep, make_executor
+from lottery.executors import (
+    GPU_SHARE,
+    ExecutorError,
+    GroupTask,
+    Keep,
+    check_reachable,
+    make_executor,
+)
 from lottery.experiments import Runner
 from lottery.hparams import HparamError
 from lottery.notebook import validate_parameters
@@ -242,3 +250,17 @@ def test_an_unknown_executor_is_one_line_before_any_work(monkeypatch, capsys):
                  "--checkpoint-every", "10"])
     assert code == 1
     assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_a_cluster_address_nothing_answers_on_is_one_line_not_minutes_of_retries():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        check_reachable(f"127.0.0.1:{port}")  # something listens: left to Ray
+    with pytest.raises(ExecutorError, match=f"no Ray cluster answers at 127.0.0.1:{port}"):
+        check_reachable(f"127.0.0.1:{port}")  # closed now
+    with pytest.raises(ExecutorError, match="is not host:port"):
+        check_reachable("head-node")
+    for left_to_ray in (None, "auto", "ray://head:10001"):
+        check_reachable(left_to_ray)
