@@ -4,11 +4,15 @@
 #   make test           unit tests, then notebooks executed under nbval (smoke profile)
 #   make reproduce-all  run every experiment notebook (PROFILE=quick|paper|smoke)
 #   make reproduce NB=<name>   run a single notebook
+#   EXECUTOR=ray        train on Ray (a local instance, or the cluster at $RAY_ADDRESS)
 PYTHON  ?= python3
 VENV    := .venv
 PY      := $(VENV)/bin/python
 PROFILE ?= quick
 NB      ?=
+# local (in this process) or ray; empty: $LOTTERY_EXECUTOR as set, else local
+EXECUTOR ?=
+RUN_ENV := $(if $(strip $(EXECUTOR)),LOTTERY_EXECUTOR=$(EXECUTOR) ,)
 STAMP   := $(VENV)/.installed
 # Exact versions of every dependency (`make lock` rewrites it); `CONSTRAINTS=` installs unpinned.
 CONSTRAINTS ?= requirements/constraints.txt
@@ -44,7 +48,7 @@ ifneq ($(strip $(TORCH_INDEX)),)
 	$(PY) -m pip install --index-url $(TORCH_INDEX) $(TORCH_REQS)
 endif
 	$(PIN_CMD)
-	$(PY) -m pip install -c $(PINS) -e '.[dev]'
+	$(PY) -m pip install -c $(PINS) -e '.[dev,cluster]'
 	@touch $(STAMP)
 
 # Unconstrained resolve of every extra in a throwaway venv; commit the rewritten file.
@@ -71,11 +75,11 @@ lab: install
 	cd notebooks && ../$(PY) -m jupyter lab
 
 reproduce-all: install
-	$(PY) -m lottery.reproduce --profile $(PROFILE)
+	$(RUN_ENV)$(PY) -m lottery.reproduce --profile $(PROFILE)
 
 reproduce: install
 	@test -n "$(NB)" || { echo "usage: make reproduce NB=<notebook name> [PROFILE=quick]"; exit 2; }
-	$(PY) -m lottery.reproduce --profile $(PROFILE) --only $(NB)
+	$(RUN_ENV)$(PY) -m lottery.reproduce --profile $(PROFILE) --only $(NB)
 
 bench: install
 	$(PY) benchmarks/run.py

@@ -19,6 +19,7 @@ import torch
 
 from lottery import download, flags
 from lottery.data import DATA_ENV, DataUnavailable, load
+from lottery.executors import ADDRESS_ENV, EXECUTOR_ENV, EXECUTORS, ExecutorError, make_executor
 from lottery.experiments import Runner
 from lottery.hparams import HparamError
 from lottery.models import describe_models
@@ -95,7 +96,15 @@ def _experiment_flags(defaults) -> argparse.ArgumentParser:
                    help="use the synthetic stand-in of the preset's dataset")
     r.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
     r.add_argument("--checkpoint-every", type=_non_negative, default=0, metavar="N",
-                   help="checkpoint a run every N iterations so it can resume (default: 0, off)")
+                   help="checkpoint a run every N iterations so it can resume (default: 0, off; "
+                        "local executor only)")
+    r.add_argument("--executor", choices=EXECUTORS, default=None,
+                   help=f"where networks train: local (this process) or ray (trials and "
+                        f"experiments spread over GPUs and machines; this process keeps the run "
+                        f"store) (default: ${EXECUTOR_ENV} or local)")
+    r.add_argument("--address", metavar="ADDR",
+                   help=f"the Ray cluster to use with --executor ray (default: ${ADDRESS_ENV}, "
+                        f"else a local Ray instance on this machine's CPUs and GPUs)")
     s = p.add_argument_group("speed options (change results by float rounding at most)")
     s.add_argument("--bf16", action="store_true", help="train in bfloat16 autocast")
     s.add_argument("--channels-last", action="store_true", help="NHWC convolutions")
@@ -202,9 +211,17 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 def make_runner(args: argparse.Namespace, hp) -> Runner:
-    """Check the device and the outputs and load the data: everything that can fail before
-    training."""
-    device = _device(args.device)
+    """Check the device, the executor and the outputs and load the data: everything that can
+    fail before training."""
+    executor_name = args.executor or os.environ.get(EXECUTOR_ENV) or "local"
+    if args.address and executor_name != "ray":
+        raise UsageError("--address names a Ray cluster: use it with --executor ray")
+    if executor_name == "ray" and args.checkpoint_every:
+        raise UsageError("--checkpoint-every works with the local executor only (a ray task "
+                         "reruns its stage; finished networks are stored as they arrive)")
+    # under ray this process only prunes and stores: its copy of the data stays on the CPU,
+    # and --device says what the workers train on
+    device = _device(args.device) if executor_name == "local" else torch.device("cpu")
     check_outputs(args)
     d = hp.data
     data = load(d.dataset, root=args.data, device=device, val_size=d.val_size,
@@ -212,9 +229,11 @@ def make_runner(args: argparse.Namespace, hp) -> Runner:
                 test_subset=d.test_subset)
     speed = SpeedOptions(bf16=args.bf16, channels_last=args.channels_last, compile=args.compile,
                          kernel=args.kernel)
+    executor = make_executor(executor_name, address=args.address,
+                             device=args.device or "auto", data_root=args.data)
     return Runner(hp, store=RunStore(args.runs), device=device, data=data,
                   checkpoint_every=args.checkpoint_every, speed=speed,
-                  progress=not args.no_progress)
+                  progress=not args.no_progress, executor=executor)
 
 
 def summarize(results):
@@ -238,16 +257,21 @@ def run_experiment(args: argparse.Namespace) -> int:
     try:
         hp = experiment_hparams(args)
         runner = make_runner(args, hp)
-    except (ValueError, DataUnavailable, OSError) as e:  # HparamError, UsageError: ValueErrors
-        return _error(e)
+    except (ValueError, DataUnavailable, OSError, ExecutorError) as e:  # HparamError,
+        return _error(e)                                                 # UsageError: ValueErrors
     t = hp.training
+    where = f"device {runner.device}" if runner.executor.name == "local" else \
+        f"executor ray ({args.device or 'auto'} workers)"
     print(f"{args.command} {args.preset} ({args.profile}): {runner.data.description}; "
-          f"{t.iterations} iterations, {_plural(hp.trials, 'trial')}, device {runner.device}, "
+          f"{t.iterations} iterations, {_plural(hp.trials, 'trial')}, {where}, "
           f"run store {runner.store.root}", flush=True)
     try:
         result = runner.oneshot() if args.command == "oneshot" else runner.imp()
-    except OSError as e:  # a full disk or a store folder gone mid-run: finished work is kept
+    except (OSError, DataUnavailable) as e:  # a full disk, a store folder gone mid-run, a
+        # worker without the data: finished work is kept
         return _error(f"{e}; finished networks are kept in {runner.store.root}")
+    finally:
+        runner.executor.finished(runner)
     print(summarize(result.results).to_string(float_format=lambda x: f"{x:.2f}"))
     if args.csv:
         try:

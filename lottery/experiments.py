@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from lottery import pruning
 from lottery.data import DataBundle, load, with_augmentation
+from lottery.executors import Executor, GroupTask, Keep, LocalExecutor
 from lottery.hparams import ExperimentHparams, fingerprint, to_dict
 from lottery.masks import Mask
 from lottery.members import State, member_state
@@ -74,8 +75,10 @@ class Runner:
     def __init__(self, hp: ExperimentHparams, *, store: RunStore | None = None,
                  device: str | torch.device | None = None, data_root: str | Path | None = None,
                  data: DataBundle | None = None, checkpoint_every: int = 0,
-                 speed: SpeedOptions = DEFAULT_SPEED, progress: bool = True):
+                 speed: SpeedOptions = DEFAULT_SPEED, progress: bool = True,
+                 executor: Executor | None = None):
         self.hp, self.speed, self.progress = hp, speed, progress
+        self.executor = executor or LocalExecutor()  # where groups train; see lottery.executors
         self.store = store or RunStore()
         self.device = torch.device(device) if device is not None else default_device()
         d = hp.data
@@ -161,23 +164,28 @@ class Runner:
         return payloads
 
     def _train_group(self, networks: list[Network], desc: str) -> list[dict]:
+        """Train ``networks`` through the executor; this process alone stores each result, as
+        it arrives."""
         members = [n.build() for n in networks]
         folder = networks[0].path[0]
         checkpoint = self.store.checkpoint_path(
             folder, "train-" + fingerprint(sorted(self.store.key_id(n.key) for n in networks)))
-        began = time.perf_counter()
-        result = train(self.hp.model, self.hp.training, self.data, members, device=self.device,
-                       start_iteration=networks[0].start,
-                       snapshot_at=sorted({k for n in networks for k in n.snapshots}),
-                       checkpoint=checkpoint if self.checkpoint_every else None,
-                       checkpoint_every=self.checkpoint_every, speed=self.speed,
-                       progress=self.progress, desc=desc)
-        record = provenance(self.device, time.perf_counter() - began) | {
-            "trained_together": len(networks)}
-        payloads = [network_payload(result, k, n, member.mask, self.dense_mask)
-                    for k, (n, member) in enumerate(zip(networks, members, strict=True))]
-        for net, payload in zip(networks, payloads, strict=True):
-            self.store.save(*net.path, net.key, payload, record)
+        data = self.data
+        task = GroupTask(self.hp.model, self.hp.training, self.hp.data,
+                         (len(data.train), len(data.val), len(data.test)),
+                         {name: tuple(m.shape) for name, m in self.dense_mask.items()},
+                         tuple(members), tuple(Keep(n.snapshots, n.keep_final) for n in networks),
+                         tuple(n.labels["trial"] for n in networks), networks[0].start,
+                         self.speed, desc)
+        payloads: list[dict | None] = [None] * len(networks)
+
+        def deliver(indices: list[int], results: list[dict], record: dict) -> None:
+            for i, payload in zip(indices, results, strict=True):
+                self.store.save(*networks[i].path, networks[i].key, payload, record)
+                payloads[i] = payload
+
+        self.executor.train(self, task, deliver,
+                            checkpoint if self.checkpoint_every else None)
         checkpoint.unlink(missing_ok=True)  # only once every entry is safely stored
         return payloads
 
@@ -249,7 +257,9 @@ class Runner:
         """The experiment ``method`` ("imp" or "oneshot"): the dense level, then the schedule."""
         dense = self.dense_networks()
         networks, payloads = {0: dense}, {0: self.train_many(dense, "level 0 (dense)")}
-        steps = tqdm(self.schedule(method), desc=f"{method} levels", disable=not self.progress)
+        # under ray the executor's bar counts this experiment's networks instead
+        steps = tqdm(self.schedule(method), desc=f"{method} levels",
+                     disable=not self.progress or self.executor.name != "local")
         for level, parent, rounds in steps:
             tickets = networks[parent][: self.hp.trials]
             level_nets = self.level_networks(level, rounds, tickets,
@@ -286,7 +296,25 @@ def mask_of(payload: dict, dense: Mask) -> Mask:
     return Mask.unpack(payload["mask"]) if payload.get("mask") is not None else dense
 
 
-def network_payload(result: TrainResult, k: int, net: Network, mask: Mask | None,
+def train_payloads(task: GroupTask, data: DataBundle, device: torch.device, *,
+                   checkpoint: Path | None = None, checkpoint_every: int = 0,
+                   progress: bool = False) -> tuple[list[dict], dict]:
+    """Train one group and return what the store keeps of each member, with the provenance
+    record: the unit of work an executor runs, in this process or on a worker."""
+    began = time.perf_counter()
+    result = train(task.model, task.training, data, list(task.members), device=device,
+                   start_iteration=task.start, snapshot_at=task.snapshot_at,
+                   checkpoint=checkpoint, checkpoint_every=checkpoint_every, speed=task.speed,
+                   progress=progress, desc=task.desc)
+    record = provenance(device, time.perf_counter() - began) | {
+        "trained_together": len(task.members)}
+    dense = task.dense_mask()
+    return [network_payload(result, k, keep, member.mask, dense)
+            for k, (keep, member) in enumerate(zip(task.keeps, task.members, strict=True))
+            ], record
+
+
+def network_payload(result: TrainResult, k: int, net: Network | Keep, mask: Mask | None,
                     dense: Mask) -> dict:
     """What the store keeps of member ``k``: its summary, history, mask, final weights (when
     a later stage needs them) and the snapshots it asked for."""

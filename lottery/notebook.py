@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,6 +28,7 @@ import torch
 from lottery.data import DATASETS, DataBundle, DataUnavailable, load, offline, shown
 from lottery.data import data_root as resolve_data_root
 from lottery.download import ensure
+from lottery.executors import EXECUTOR_ENV, EXECUTORS, Executor, LocalExecutor, make_executor
 from lottery.experiments import ExperimentResult, Runner
 from lottery.hparams import DataHparams, ExperimentHparams, HparamError
 from lottery.models import REGISTRY, build, weight_counts
@@ -60,7 +61,8 @@ def _is_int(value) -> bool:
 
 def validate_parameters(*, profile: str, trials: int | None = None, seed: int = 0,
                         device: str | None = "auto", data_root: str | None = None,
-                        output_dir: str | None = None, **specific) -> None:
+                        output_dir: str | None = None, executor: str | None = None,
+                        **specific) -> None:
     """Raise :class:`HparamError` (one line) for a bad notebook parameter.
 
     ``specific`` holds the notebook's own parameters, checked by name: ``dropout`` (bool),
@@ -78,6 +80,9 @@ def validate_parameters(*, profile: str, trials: int | None = None, seed: int = 
             torch.device(device)
         except (RuntimeError, TypeError):
             _fail("device", "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", device)
+    if executor is not None and executor not in EXECUTORS:
+        _fail("executor", f"one of {', '.join(EXECUTORS)} or None (${EXECUTOR_ENV}, else local)",
+              executor)
     for name, value in (("data_root", data_root), ("output_dir", output_dir)):
         if value is not None and not isinstance(value, str | os.PathLike):
             _fail(name, "a path or None", value)
@@ -155,6 +160,8 @@ class Session:
     store: RunStore
     reason: str               # why real or synthetic data
     retarget: bool = False    # True (a session made by :meth:`on`): presets run on ``dataset``
+    # where networks train: local, or ray (workers anywhere; see lottery.executors)
+    executor: Executor = field(default_factory=LocalExecutor)
 
     @property
     def data_label(self) -> str:
@@ -169,14 +176,18 @@ class Session:
 
     @property
     def banner(self) -> str:
-        record = provenance(self.device)
+        local = self.executor.name == "local"
+        record = provenance(self.device if local else "cpu")
+        where = f"({record['device']}, {record['threads']} threads)" if local else \
+            "on the Ray workers"
         lines = [f"profile  : {self.profile} ({PROFILES[self.profile].description})",
                  f"dataset  : {self.data_label} [{self.reason}]",
-                 f"device   : {self.device} ({record['device']}, {record['threads']} threads)",
+                 f"device   : {self.device} {where}",
                  f"versions : python {record['python']}, torch {record['torch']}, "
                  f"torchvision {record['torchvision']}, numpy {record['numpy']}",
                  f"commit   : {record['commit']}, run {record['date']}",
                  f"trials   : {self.trials or 'profile default'}, seed {self.seed}",
+                 f"executor : {self.executor.describe()}",
                  f"figures  : {_relative(self.output_dir / self.notebook)}",
                  f"run store: {_relative(self.store.root)}"]
         if self.synthetic:
@@ -227,12 +238,21 @@ class Session:
         return sweep_lr(self.runner, hp, lrs)
 
     def runner(self, hp: ExperimentHparams) -> Runner:
-        return Runner(hp, store=self.store, device=self.device,
-                      data=_data(hp.data, self.device, self.data_root), progress=False)
+        # under ray this process only prunes and stores: its data stays on the CPU
+        device = self.device if self.executor.name == "local" else "cpu"
+        return Runner(hp, store=self.store, device=device,
+                      data=_data(hp.data, device, self.data_root), progress=False,
+                      executor=self.executor)
 
     def imp(self, preset: str, **overrides) -> ExperimentResult:
         """Iterative magnitude pruning of ``preset`` (stored runs are loaded, not retrained)."""
         return self.runner(self.hparams(preset, **overrides)).imp()
+
+    def imp_all(self, presets: Sequence[str], **overrides) -> dict[str, ExperimentResult]:
+        """IMP of each of ``presets``, {preset: result}: one after the other locally, side by
+        side under ray."""
+        runs = self.executor.map([lambda p=p: self.imp(p, **overrides) for p in presets])
+        return dict(zip(presets, runs, strict=True))
 
     def oneshot(self, preset: str, **overrides) -> ExperimentResult:
         """One-shot pruning of ``preset`` to each of ``oneshot_rounds``."""
@@ -248,7 +268,9 @@ class Session:
         scaled = sorted({0 if k == 0 else max(1, round(k * factor)) for k in ks})
         scaled = [k for k in scaled if k < base.training.iterations]
         self.runner(base).dense(snapshots=[k for k in scaled if k])
-        return {k: self.runner(base.replace(rewind_iteration=k)).imp() for k in scaled}
+        runs = self.executor.map([self.runner(base.replace(rewind_iteration=k)).imp
+                                  for k in scaled])  # side by side under ray
+        return dict(zip(scaled, runs, strict=True))
 
     def title(self, text: str) -> str:
         """A figure title naming the data (marked "synthetic data" when it is)."""
@@ -279,26 +301,36 @@ def _data(d: DataHparams, device: str, root: Path) -> DataBundle:
 
 def setup(notebook: str, dataset: str, profile: str, *, data_root: str | Path | None = None,
           device: str | None = "auto", trials: int | None = None, seed: int = 0,
-          output_dir: str | Path | None = None) -> Session:
+          output_dir: str | Path | None = None, executor: str | None = None,
+          address: str | None = None) -> Session:
     """Decide real vs synthetic data for ``dataset`` under ``profile`` and return the session.
+
+    ``executor``: ``local`` or ``ray`` (None: ``$LOTTERY_EXECUTOR``, else local; see
+    :mod:`lottery.executors`); ``address``: the Ray cluster (None: ``$RAY_ADDRESS``, else a
+    local instance).
 
     Raises :class:`DataUnavailable` (one line) when the profile is ``paper`` and the real data
     is missing. ``output_dir`` None: ``figures/``, or ``runs/figures-smoke/`` under smoke so CI
     never overwrites committed figures (both under the project root).
     """
-    validate_parameters(profile=profile, trials=trials, seed=seed, device=device)
+    validate_parameters(profile=profile, trials=trials, seed=seed, device=device,
+                        executor=executor)
     pd.set_option("display.max_colwidth", 120)  # claims in the paper-vs-ours table in full
     pd.set_option("display.width", 200)
     root = resolve_data_root(data_root)
     synthetic, reason = data_decision(dataset, profile, root)
-    device = _checked_device(device)
+    executor = executor or os.environ.get(EXECUTOR_ENV) or "local"
+    validate_parameters(profile=profile, executor=executor)  # a bad $LOTTERY_EXECUTOR too
+    # under ray the device is the workers': this machine need not have it
+    device = _checked_device(device) if executor == "local" else (device or "auto")
+    chosen = make_executor(executor, address=address, device=device, data_root=data_root)
     base = project_root()
     if output_dir is None:  # the stand-in's figures never land over the committed ones
         output_dir = SMOKE_FIGURES if synthetic else "figures"
     output_dir = base / output_dir  # a relative folder is taken from the project root
     store = RunStore(None if os.environ.get(RUNS_ENV) else base / "runs")
     return Session(notebook, profile, dataset, synthetic, str(device), root, trials, seed,
-                   Path(output_dir), store, reason)
+                   Path(output_dir), store, reason, executor=chosen)
 
 
 def data_decision(dataset: str, profile: str, root: Path) -> tuple[bool, str]:

@@ -159,10 +159,10 @@ def test_lock_check_detects_broken_lock(pyproject, lock_text, breakage):
 def test_lock_check_covers_every_extra(pyproject, lock_text):
     project = dict(pyproject["project"])
     project["optional-dependencies"] = {
-        **project["optional-dependencies"], "cluster": ["ray[default]"]
+        **project["optional-dependencies"], "extra-check": ["no-such-dist-xyz[extra]"]
     }
     problems = lock_problems({"project": project}, lock_text)
-    assert problems == ["ray is declared in pyproject.toml but not pinned"]
+    assert problems == ["no-such-dist-xyz is declared in pyproject.toml but not pinned"]
 
 
 def test_environment_yml_installs_through_the_lock(lock_text):
@@ -222,7 +222,7 @@ def test_make_install_applies_the_lock(tmp_path):
     lines = _dry_install(tmp_path)
     assert f"cp requirements/constraints.txt {tmp_path}/v/constraints.txt" in lines
     pins = f"{tmp_path}/v/constraints.txt"
-    assert f"{tmp_path}/v/bin/python -m pip install -c {pins} -e '.[dev]'" in lines
+    assert f"{tmp_path}/v/bin/python -m pip install -c {pins} -e '.[dev,cluster]'" in lines
     assert not any("--index-url" in ln for ln in lines)
 
 
