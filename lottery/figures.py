@@ -156,15 +156,25 @@ def _label(series_name: str, kind: str, kinds_of: Mapping[str, set]) -> str:
     return f"{series_name}, {VARIANT_NAMES.get(kind, kind)}"
 
 
+def series_handles(frame: pd.DataFrame, colours: Mapping) -> list[Line2D]:
+    """A legend entry per series and variant, showing both its colour and its line style."""
+    pairs = frame[["series", "kind"]].drop_duplicates()
+    kinds_of = pairs.groupby("series", sort=False).kind.agg(set).to_dict()
+    return [Line2D([], [], color=colours[name], ls=STYLES.get(kind, ("-", "o"))[0],
+                   marker=STYLES.get(kind, ("-", "o"))[1], ms=4, lw=1.4,
+                   label=_label(name, kind, kinds_of))
+            for name, kind in pairs.itertuples(index=False)]
+
+
 def _draw_series(ax: plt.Axes, stats: pd.DataFrame, metric: str, colours: Mapping) -> None:
-    kinds_of = stats.groupby("series", sort=False).kind.agg(set).to_dict()
     for (name, kind), rows in stats.groupby(["series", "kind"], sort=False):
         rows = rows.sort_values("percent_remaining", ascending=False)
         line, marker = STYLES.get(kind, ("-", "o"))
         spread = [rows["mean"] - rows["min"], rows["max"] - rows["mean"]]
-        ax.errorbar(rows.percent_remaining, rows["mean"], spread if rows["count"].max() > 1
-                    else None, color=colours[name], ls=line, marker=marker, ms=4, lw=1.4,
-                    capsize=2, elinewidth=0.8, label=_label(name, kind, kinds_of))
+        bars = ax.errorbar(rows.percent_remaining, rows["mean"], spread if rows["count"].max()
+                           > 1 else None, color=colours[name], ls=line, marker=marker, ms=4,
+                           lw=1.4, capsize=2, elinewidth=0.8)
+        bars.lines[0].set_gid(f"series:{name}:{kind}")
         cut = rows[rows.censored]
         if metric == "early_stop_iteration" and len(cut):
             ax.scatter(cut.percent_remaining, cut["mean"], marker="^", s=70, zorder=5,
@@ -246,8 +256,7 @@ def plot_metric_vs_remaining(frame: pd.DataFrame, metric: str, ax: plt.Axes | No
     if title:
         ax.set_title(title)
     if legend:
-        handles, _ = ax.get_legend_handles_labels()
-        ax.legend(handles=handles + key_handles(ax), fontsize=7,
+        ax.legend(handles=series_handles(frame, colours) + key_handles(ax), fontsize=7,
                   title=f"mean of {trials_in(frame)}; bars min-max", title_fontsize=7)
     return ax
 
@@ -285,9 +294,13 @@ def plot_panels(frame: pd.DataFrame, metrics: Sequence[str], title: str = "",
     colours = series_colours(frame.series)
     for ax, metric in zip(axes.flat, metrics, strict=False):
         plot_metric_vs_remaining(frame, metric, ax=ax, legend=False, colours=colours)
+    shared = [*frame.percent_remaining.unique(),
+              *[p[0] for metric in metrics for p in paper_points(_percent(frame), metric)]]
+    for ax in list(axes.flat)[: len(metrics)]:  # the same ticks and range in every panel
+        format_remaining_axis(ax, shared)
     for ax in list(axes.flat)[len(metrics):]:
         ax.set_visible(False)
-    handles = {h.get_label(): h for ax in axes.flat for h in ax.get_legend_handles_labels()[0]}
+    handles = {h.get_label(): h for h in series_handles(frame, colours)}
     keys = {h.get_label(): h for ax in axes.flat for h in key_handles(ax)}
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 0.8 if ncols < 3 else 0.86, 1))

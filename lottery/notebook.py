@@ -161,7 +161,8 @@ class Session:
         record = provenance(self.device)
         lines = [f"profile  : {self.profile} ({PROFILES[self.profile].description})",
                  f"dataset  : {self.data_label} [{self.reason}]",
-                 f"device   : {self.device} ({record['device']}, {record['threads']} threads)",
+                 f"device   : {self.device} ({record['device']}, torch threads: "
+                 f"{record['threads']})",
                  f"versions : python {record['python']}, torch {record['torch']}, "
                  f"torchvision {record['torchvision']}, numpy {record['numpy']}",
                  f"commit   : {record['commit']}, run {record['date']}",
@@ -268,6 +269,7 @@ def setup(notebook: str, dataset: str, profile: str, *, data_root: str | Path | 
     is missing. ``output_dir`` None: ``figures/``, or ``runs/figures-smoke/`` under smoke so CI
     never overwrites committed figures (both under the project root).
     """
+    notebook_parameters = dict(_validated)  # the notebook's own call, before this one's
     validate_parameters(profile=profile, trials=trials, seed=seed, device=device)
     pd.set_option("display.max_colwidth", 120)  # claims in the paper-vs-ours table in full
     pd.set_option("display.width", 200)
@@ -282,7 +284,7 @@ def setup(notebook: str, dataset: str, profile: str, *, data_root: str | Path | 
     session = Session(notebook, profile, dataset, synthetic, str(device), root, trials, seed,
                       Path(output_dir), store, reason)
     record.update(notebook=notebook, profile=profile, data=session.data_label)
-    return replace(session, estimate=_estimate_line(session))
+    return replace(session, estimate=_estimate_line(session, notebook_parameters))
 
 
 def default_store() -> RunStore:
@@ -311,14 +313,14 @@ def estimate_notebook(notebook: str, parameters: Mapping, device: str, store: Ru
     return result
 
 
-def _estimate_line(session: Session) -> str:
+def _estimate_line(session: Session, validated: Mapping) -> str:
     """The banner's estimate (measuring missing costs, except under the smoke profile, where
     the calibration would take longer than the notebook)."""
     if os.environ.get(ESTIMATE_ENV, "").lower() in ("off", "0", "no") or \
             session.notebook not in plans.PLANS:
         return ""
     path = project_root() / "notebooks" / f"{session.notebook}.ipynb"
-    parameters = (plans.notebook_defaults(path) if path.exists() else {}) | _validated | {
+    parameters = (plans.notebook_defaults(path) if path.exists() else {}) | dict(validated) | {
         "profile": session.profile, "trials": session.trials, "seed": session.seed}
     try:
         found = estimate_notebook(session.notebook, parameters, session.device, session.store,
