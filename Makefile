@@ -2,8 +2,11 @@
 #   make install        create .venv and install the project (+dev extras) at the locked versions
 #   make lock           re-resolve the dependencies and rewrite requirements/constraints.txt
 #   make test           unit tests, then notebooks executed under nbval (smoke profile)
-#   make reproduce-all  run every experiment notebook (PROFILE=quick|paper|smoke)
-#   make reproduce NB=<name>   run a single notebook
+#   make reproduce-all  run every experiment notebook (PROFILE=quick|paper|smoke) that fits
+#                       BUDGET (default: 1h on a CPU, 8h on a GPU; BUDGET=none: no limit)
+#   make reproduce NB=<name> [P="dropout=True trials=3"]   run one notebook with parameters
+#   make estimate [NB=<name>]   how long each notebook would take here, without running it
+#   make lab            JupyterLab on notebooks/
 #   EXECUTOR=ray        train on Ray (a local instance, or the cluster at $RAY_ADDRESS)
 PYTHON  ?= python3
 VENV    := .venv
@@ -13,6 +16,10 @@ NB      ?=
 # local (in this process) or ray; empty: $LOTTERY_EXECUTOR as set, else local
 EXECUTOR ?=
 RUN_ENV := $(if $(strip $(EXECUTOR)),LOTTERY_EXECUTOR=$(EXECUTOR) ,)
+# notebook parameters, NAME=VALUE separated by spaces, values as Python literals
+P       ?=
+# e.g. 90m, 2h, none (empty: reproduce's default for the device)
+BUDGET  ?=
 STAMP   := $(VENV)/.installed
 # Exact versions of every dependency (`make lock` rewrites it); `CONSTRAINTS=` installs unpinned.
 CONSTRAINTS ?= requirements/constraints.txt
@@ -36,6 +43,7 @@ endif
 endif
 
 .PHONY: all install lock test test-unit test-notebooks lint lab reproduce-all reproduce bench clean
+.PHONY: estimate
 
 all: test
 
@@ -74,12 +82,20 @@ lint: install
 lab: install
 	cd notebooks && ../$(PY) -m jupyter lab
 
+# P reaches reproduce through the environment, so its quotes and brackets arrive intact
+export LOTTERY_PARAMS = $(P)
+REPRODUCE = $(PY) -m lottery.reproduce --profile $(PROFILE) --param "$$LOTTERY_PARAMS" \
+	$(if $(BUDGET),--budget $(BUDGET))
+
 reproduce-all: install
-	$(RUN_ENV)$(PY) -m lottery.reproduce --profile $(PROFILE)
+	$(RUN_ENV)$(REPRODUCE)
 
 reproduce: install
-	@test -n "$(NB)" || { echo "usage: make reproduce NB=<notebook name> [PROFILE=quick]"; exit 2; }
-	$(RUN_ENV)$(PY) -m lottery.reproduce --profile $(PROFILE) --only $(NB)
+	@test -n "$(NB)" || { echo "usage: make reproduce NB=<notebook name> [PROFILE=quick] [P=\"name=value ...\"]"; exit 2; }
+	$(RUN_ENV)$(REPRODUCE) --only $(NB)
+
+estimate: install
+	$(RUN_ENV)$(REPRODUCE) $(if $(NB),--only $(NB)) --estimate-only
 
 bench: install
 	$(PY) benchmarks/run.py

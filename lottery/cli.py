@@ -1,4 +1,5 @@
-"""Command line: ``python -m lottery {models,presets,imp,oneshot,train,transfer} ...``.
+"""Command line: ``python -m lottery {models,presets,data,store,imp,oneshot,train,transfer}
+...`` (installed as the ``lottery`` command too).
 
 ``imp``, ``oneshot`` and ``train`` resolve a preset under a profile (see :mod:`lottery.presets`),
 apply the flags as overrides -- one flag per hyperparameter, generated from the dataclasses
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from lottery import download, flags
+from lottery import download, flags, housekeeping
 from lottery.data import DATA_ENV, DataUnavailable, load
 from lottery.executors import ADDRESS_ENV, EXECUTOR_ENV, EXECUTORS, ExecutorError, make_executor
 from lottery.experiments import Runner
@@ -120,17 +121,36 @@ def _experiment_flags(defaults) -> argparse.ArgumentParser:
     return p
 
 
+def version() -> str:
+    """The installed package's version (``unknown`` when run from a tree never installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("lottery")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def program() -> str:
+    """How the user called us: ``lottery`` (the console script) or ``python -m lottery``."""
+    return "lottery" if Path(sys.argv[0]).name == "lottery" else "python -m lottery"
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     preset, profile = _chosen(argv or [])
     defaults = resolve(preset, profile) if preset else None
-    parser = Parser(prog="python -m lottery",
+    parser = Parser(prog=program(),
                     description="Lottery Ticket Hypothesis reproduction suite.")
+    parser.add_argument("--version", action="version", version=f"lottery {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("models", help="list the architectures and their weight counts",
                    description="List the architectures: weights, prunable weights and the "
                                "count in Table 1 of Frankle & Carbin (2019).")
     sub.add_parser("data", help="download datasets into the data root (see data --help)",
                    add_help=False)
+    sub.add_parser("store", help="list what the run store holds; remove what you name (see "
+                   "store --help)", add_help=False)
     sub.add_parser("presets", help="list the presets and profiles",
                    description="List the paper presets and the profiles that scale them.")
     shared = _experiment_flags(defaults)
@@ -286,7 +306,9 @@ def run_experiment(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["data"]:
-        return download.main(argv[1:], prog="python -m lottery data")
+        return download.main(argv[1:], prog=f"{program()} data")
+    if argv[:1] == ["store"]:
+        return housekeeping.main(argv[1:], prog=f"{program()} store")
     try:
         args = build_parser(argv).parse_args(argv)
         if args.command == "models":

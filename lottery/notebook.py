@@ -17,14 +17,16 @@ the profile's hyperparameters, the notebook's trials and seed, and the run store
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import pandas as pd
 import torch
 
+from lottery import estimate, plans, record
+from lottery.calibration import Calibration, NotCalibrated, measure
 from lottery.data import DATASETS, DataBundle, DataUnavailable, load, offline, shown
 from lottery.data import data_root as resolve_data_root
 from lottery.download import ensure
@@ -33,12 +35,18 @@ from lottery.experiments import ExperimentResult, Runner
 from lottery.hparams import DataHparams, ExperimentHparams, HparamError
 from lottery.models import REGISTRY, build, weight_counts
 from lottery.presets import PRESETS, PROFILES, SYNTHETIC_STAND_IN, resolve
+from lottery.progress import ProgressRunner
 from lottery.provenance import provenance
 from lottery.store import RUNS_ENV, RunStore
 
 PROFILE_ENV = "LOTTERY_PROFILE"
 DEFAULT_PROFILE = "quick"
 SMOKE_FIGURES = Path("runs") / "figures-smoke"  # what the synthetic stand-in draws
+ESTIMATE_ENV = "LOTTERY_ESTIMATE"  # "off": no estimate in the banner (no calibration)
+# the parameters of the last validate_parameters call: the notebook's own ones, which setup's
+# estimate needs (dropout=True doubles notebook 02) and the notebooks pass only to validation
+_validated: dict = {}
+
 
 def project_root() -> Path:
     """The repository holding the package (where ``figures/`` and ``runs/`` live), else cwd."""
@@ -69,6 +77,7 @@ def validate_parameters(*, profile: str, trials: int | None = None, seed: int = 
     ``rewind_ks`` (non-empty list of non-negative ints), ``sweep_model``, ``models``,
     ``*_levels`` (lists of levels), ``oneshot_rounds`` (positive numbers).
     """
+    _validated.clear()
     if profile not in PROFILES:
         _fail("profile", f"one of {', '.join(PROFILES)}", profile)
     if trials is not None and not (_is_int(trials) and trials >= 1):
@@ -105,6 +114,8 @@ def validate_parameters(*, profile: str, trials: int | None = None, seed: int = 
             _fail(name, "a non-empty list drawn from 'conv2', 'conv4', 'conv6'", value)
         else:
             _check_transfer_parameter(name, value)
+    _validated.update(profile=profile, trials=trials, seed=seed, device=device,
+                      data_root=data_root, output_dir=output_dir, **specific)
 
 
 def _check_transfer_parameter(name: str, value) -> None:
@@ -162,6 +173,7 @@ class Session:
     retarget: bool = False    # True (a session made by :meth:`on`): presets run on ``dataset``
     # where networks train: local, or ray (workers anywhere; see lottery.executors)
     executor: Executor = field(default_factory=LocalExecutor)
+    estimate: str = ""        # the estimated wall time, as the banner prints it
 
     @property
     def data_label(self) -> str:
@@ -195,18 +207,15 @@ class Session:
                          "not the paper's result; verdicts are n/a")
             lines.append(f"      for the real one: `make data` then `make reproduce "
                          f"NB={self.notebook} PROFILE=quick` (or PROFILE=paper, on a GPU)")
-        return "\n".join(lines)
+        return "\n".join(lines + ([self.estimate] if self.estimate else []))
 
     def hparams(self, preset: str, **overrides) -> ExperimentHparams:
         """``preset`` resolved under the profile, with the notebook's data, trials and seed."""
-        changes: dict = {"seed": self.seed}
-        if self.trials is not None:
-            changes["trials"] = self.trials
-        hp = resolve(preset, self.profile, synthetic=self.synthetic)
         if self.retarget:
-            changes["data__dataset"] = SYNTHETIC_STAND_IN[self.dataset] if self.synthetic \
-                else self.dataset
-        return hp.replace(**changes).replace(**overrides)
+            overrides = {"data__dataset": SYNTHETIC_STAND_IN[self.dataset] if self.synthetic
+                         else self.dataset} | overrides
+        return experiment_hparams(preset, self.profile, synthetic=self.synthetic,
+                                  trials=self.trials, seed=self.seed, **overrides)
 
     def on(self, dataset: str) -> Session:
         """This session on a second ``dataset`` (every preset moved to it), decided as
@@ -237,16 +246,23 @@ class Session:
 
         return sweep_lr(self.runner, hp, lrs)
 
-    def runner(self, hp: ExperimentHparams) -> Runner:
+    def runner(self, hp: ExperimentHparams, label: str = "") -> Runner:
+        """A runner reporting its progress (bars in Jupyter, log lines under reproduce)."""
         # under ray this process only prunes and stores: its data stays on the CPU
         device = self.device if self.executor.name == "local" else "cpu"
-        return Runner(hp, store=self.store, device=device,
-                      data=_data(hp.data, device, self.data_root), progress=False,
-                      executor=self.executor)
+        calibration = Calibration(self.store.root, self.device, measure_cost=None)
+        return ProgressRunner(hp, label=label, cost_of=calibration.cost, store=self.store,
+                              device=device, data=_data(hp.data, device, self.data_root),
+                              executor=self.executor)
+
+    def _ran(self, kind: str, preset: str, overrides: dict, **extra) -> None:
+        record.append("experiments", {"kind": kind, "preset": preset, "overrides": overrides,
+                                      **extra})
 
     def imp(self, preset: str, **overrides) -> ExperimentResult:
         """Iterative magnitude pruning of ``preset`` (stored runs are loaded, not retrained)."""
-        return self.runner(self.hparams(preset, **overrides)).imp()
+        self._ran("imp", preset, overrides)
+        return self.runner(self.hparams(preset, **overrides), f"imp {preset}").imp()
 
     def imp_all(self, presets: Sequence[str], **overrides) -> dict[str, ExperimentResult]:
         """IMP of each of ``presets``, {preset: result}: one after the other locally, side by
@@ -256,19 +272,20 @@ class Session:
 
     def oneshot(self, preset: str, **overrides) -> ExperimentResult:
         """One-shot pruning of ``preset`` to each of ``oneshot_rounds``."""
-        return self.runner(self.hparams(preset, **overrides)).oneshot()
+        self._ran("oneshot", preset, overrides)
+        return self.runner(self.hparams(preset, **overrides), f"oneshot {preset}").oneshot()
 
     def rewind_sweep(self, preset: str, ks: Sequence[int],
                      **overrides) -> dict[int, ExperimentResult]:
         """IMP of ``preset`` rewinding to each k (paper iterations, scaled like the profile's
         training); returns {scaled k: result}, duplicates after scaling run once. The dense
         networks train once, keeping every rewind point."""
+        self._ran("rewind_sweep", preset, overrides, ks=list(ks))
         base = self.hparams(preset, **overrides)
-        factor = base.training.iterations / PRESETS[preset].training.iterations
-        scaled = sorted({0 if k == 0 else max(1, round(k * factor)) for k in ks})
-        scaled = [k for k in scaled if k < base.training.iterations]
-        self.runner(base).dense(snapshots=[k for k in scaled if k])
-        runs = self.executor.map([self.runner(base.replace(rewind_iteration=k)).imp
+        scaled = rewind_points(base, preset, ks)
+        self.runner(base, f"sweep {preset}").dense(snapshots=[k for k in scaled if k])
+        runs = self.executor.map([self.runner(base.replace(rewind_iteration=k),
+                                              f"sweep {preset} k={k}").imp
                                   for k in scaled])  # side by side under ray
         return dict(zip(scaled, runs, strict=True))
 
@@ -282,13 +299,33 @@ class Session:
         from lottery.figures import save_figure
 
         save_figure(fig, self.notebook, name, self.output_dir)
+        record.append("figures", name)
 
     def paper_vs_ours(self, results) -> pd.DataFrame:
         """The notebook's claims on ``results`` ({preset key: result}); n/a when not comparable."""
         from lottery.report import paper_vs_ours
 
-        return paper_vs_ours(self.notebook, results, self.profile,
-                             synthetic=not self.comparable or None)
+        table = paper_vs_ours(self.notebook, results, self.profile,
+                              synthetic=not self.comparable or None)
+        record.update(verdicts=table.verdict.value_counts().to_dict())
+        return table
+
+
+def experiment_hparams(preset: str, profile: str, *, synthetic: bool, trials: int | None = None,
+                       seed: int = 0, **overrides) -> ExperimentHparams:
+    """A notebook's experiment: ``preset`` under ``profile``, its trials and seed, then
+    ``overrides`` (what :meth:`Session.hparams` runs and the estimate counts)."""
+    changes: dict = {"seed": seed} | ({"trials": trials} if trials is not None else {})
+    hp = resolve(preset, profile, synthetic=synthetic)
+    return hp.replace(**changes).replace(**overrides)
+
+
+def rewind_points(base: ExperimentHparams, preset: str, ks: Sequence[int]) -> list[int]:
+    """The rewind iterations ``ks`` (paper iterations) scaled like ``base``'s training,
+    without duplicates and inside training."""
+    factor = base.training.iterations / PRESETS[preset].training.iterations
+    scaled = sorted({0 if k == 0 else max(1, round(k * factor)) for k in ks})
+    return [k for k in scaled if k < base.training.iterations]
 
 
 @lru_cache(maxsize=4)
@@ -313,6 +350,7 @@ def setup(notebook: str, dataset: str, profile: str, *, data_root: str | Path | 
     is missing. ``output_dir`` None: ``figures/``, or ``runs/figures-smoke/`` under smoke so CI
     never overwrites committed figures (both under the project root).
     """
+    notebook_parameters = dict(_validated)  # the notebook's own call, before this one's
     validate_parameters(profile=profile, trials=trials, seed=seed, device=device,
                         executor=executor)
     pd.set_option("display.max_colwidth", 120)  # claims in the paper-vs-ours table in full
@@ -328,9 +366,57 @@ def setup(notebook: str, dataset: str, profile: str, *, data_root: str | Path | 
     if output_dir is None:  # the stand-in's figures never land over the committed ones
         output_dir = SMOKE_FIGURES if synthetic else "figures"
     output_dir = base / output_dir  # a relative folder is taken from the project root
-    store = RunStore(None if os.environ.get(RUNS_ENV) else base / "runs")
-    return Session(notebook, profile, dataset, synthetic, str(device), root, trials, seed,
-                   Path(output_dir), store, reason, executor=chosen)
+    store = default_store()
+    session = Session(notebook, profile, dataset, synthetic, str(device), root, trials, seed,
+                      Path(output_dir), store, reason, executor=chosen)
+    record.update(notebook=notebook, profile=profile, data=session.data_label)
+    return replace(session, estimate=_estimate_line(session, notebook_parameters))
+
+
+def default_store() -> RunStore:
+    """The notebooks' run store: ``$LOTTERY_RUNS``, else ``runs/`` of the project."""
+    return RunStore(None if os.environ.get(RUNS_ENV) else project_root() / "runs")
+
+
+def estimate_notebook(notebook: str, parameters: Mapping, device: str, store: RunStore, *,
+                      calibrate: bool = True, say=None) -> estimate.NotebookEstimate | None:
+    """The wall time ``notebook`` will take with ``parameters`` on ``device`` given what
+    ``store`` holds (None: the notebook declares no plan). ``calibrate`` False: cached costs
+    only (:class:`NotCalibrated` when one is missing)."""
+    planned = plans.plan(notebook, parameters)
+    if planned is None:
+        return None
+    profile = parameters["profile"]
+    hparams = partial(experiment_hparams, profile=profile, synthetic=PROFILES[profile].synthetic,
+                      trials=parameters.get("trials"), seed=parameters.get("seed", 0))
+    calibration = Calibration(store.root, device, measure_cost=measure if calibrate else None,
+                              say=say)
+    result = estimate.estimate(notebook, profile, device, planned, hparams, store,
+                               calibration.cost, rewind_points)
+    if calibration.measured:
+        result.notes.append(f"calibrated just now: {', '.join(calibration.measured)} "
+                            f"(cached in {_relative(calibration.path)})")
+    return result
+
+
+def _estimate_line(session: Session, validated: Mapping) -> str:
+    """The banner's estimate (measuring missing costs, except under the smoke profile, where
+    the calibration would take longer than the notebook)."""
+    if os.environ.get(ESTIMATE_ENV, "").lower() in ("off", "0", "no") or \
+            session.notebook not in plans.PLANS:
+        return ""
+    path = project_root() / "notebooks" / f"{session.notebook}.ipynb"
+    parameters = (plans.notebook_defaults(path) if path.exists() else {}) | dict(validated) | {
+        "profile": session.profile, "trials": session.trials, "seed": session.seed}
+    try:
+        found = estimate_notebook(session.notebook, parameters, session.device, session.store,
+                                  calibrate=session.profile != "smoke", say=print)
+    except NotCalibrated:
+        return "estimate : not calibrated for smoke (`python -m lottery.reproduce` calibrates)"
+    except (KeyError, ValueError, OSError) as error:  # an aid: never stop the notebook
+        return f"estimate : unavailable ({type(error).__name__}: {error})"
+    record.update(estimate_s=found.seconds)
+    return "\n".join(found.lines())
 
 
 def data_decision(dataset: str, profile: str, root: Path) -> tuple[bool, str]:

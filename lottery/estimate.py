@@ -1,0 +1,272 @@
+"""How long a notebook will take on this device, told before it starts.
+
+A notebook's experiments are its plan (:mod:`lottery.plans`). Each experiment is a sequence of
+steps (the dense level, then one step per pruning level), and a step trains the networks the
+run store lacks together, in one batched call (:meth:`lottery.experiments.Runner.train_many`).
+So the estimate walks the same networks the runner would build -- their identities only, no
+weights -- asks the store which entries exist, and prices each batched call that remains with
+the measured costs of :mod:`lottery.calibration`:
+
+    call seconds = call cost + iterations x step cost(K) + evaluated examples x example cost(K)
+
+where K is the number of networks the call trains, the iterations run from the call's start
+(the rewind point) to the end of training, and the evaluated examples are the validation set
+at every evaluation, the test set at every evaluation (or only at the end when the test curve
+is off), and the final training-set and early-stop test evaluations. Networks stored already
+cost nothing; a network two experiments share (IMP's first level is one-shot's first target,
+every rewind point shares the dense runs) is counted once. Not counted: kernel start, imports,
+data loading and figures (:data:`NOTEBOOK_OVERHEAD_S`, measured once on the 2-core CPU),
+pruning and store writes, and a dense network already in the store retrained because it lacks
+a rewind snapshot (within one notebook this is counted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from lottery.calibration import Cost
+from lottery.data import DATASETS
+from lottery.experiments import Network, Runner
+from lottery.hparams import DataHparams, ExperimentHparams
+from lottery.plans import Planned
+from lottery.store import RunStore
+from lottery.training import evaluation_iterations
+
+# kernel start, imports, compiling the CPU optimizer update, data loading, figures and store
+# writes of one notebook: a smoke LeNet notebook's wall time (40 s) minus its training steps
+# (20 s, the compile included), on the project's 2-core CPU
+NOTEBOOK_OVERHEAD_S = 25.0
+# (train, test) examples of the official splits; validation is held out of train
+OFFICIAL_SIZES = {"mnist": (60_000, 10_000), "fashion_mnist": (60_000, 10_000),
+                  "kmnist": (60_000, 10_000), "cifar10": (50_000, 10_000),
+                  "cifar100": (50_000, 10_000), "emnist_letters": (124_800, 20_800)}
+
+CostOf = Callable[[ExperimentHparams, int], Cost]
+
+
+def data_sizes(d: DataHparams) -> tuple[int, int, int]:
+    """(train, validation, test) examples :func:`lottery.data.load` gives for ``d``."""
+    spec = DATASETS[d.dataset]
+    if spec.synthetic:
+        total, test, val = spec.synthetic_train, spec.synthetic_test, min(
+            d.val_size, spec.synthetic_train // 6)
+    else:
+        (total, test), val = OFFICIAL_SIZES[d.dataset], d.val_size
+    train = total - val if d.train_subset is None else min(d.train_subset, total - val)
+    return train, val, test if d.test_subset is None else min(d.test_subset, test)
+
+
+@dataclass(frozen=True)
+class _Split:
+    """A split's size, which is all a network's identity needs of it."""
+
+    size: int
+
+    def __len__(self) -> int:
+        return self.size
+
+
+@dataclass(frozen=True)
+class SizedData:
+    """What :class:`~lottery.experiments.Runner` reads of a dataset to name its networks."""
+
+    name: str
+    train: _Split
+    val: _Split
+    test: _Split
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    augment: bool
+    synthetic: bool
+    description: str = "sizes only"
+
+
+@lru_cache(maxsize=16)
+def sized_data(d: DataHparams) -> SizedData:
+    spec = DATASETS[d.dataset]
+    train, val, test = data_sizes(d)
+    return SizedData(spec.name, _Split(train), _Split(val), _Split(test), spec.input_shape,
+                     spec.num_classes, spec.augment, spec.synthetic)
+
+
+def offline_runner(hp: ExperimentHparams, store: RunStore) -> Runner:
+    """A runner that can name its networks without loading data (it must not train)."""
+    return Runner(hp, store=store, device="cpu", data=sized_data(hp.data), progress=False)
+
+
+# --- the networks an experiment trains ---------------------------------------------------------
+
+def steps(runner: Runner, method: str, snapshots: Sequence[int] = ()
+          ) -> list[tuple[str, list[Network]]]:
+    """(step name, networks) in the order ``runner.run(method)`` trains them."""
+    dense = runner.dense_networks(snapshots)
+    nets, out = {0: dense}, [("level 0 (dense)", dense)]
+    none = [None] * runner.hp.trials  # payloads: only needed to build weights, never here
+    for level, parent, rounds in runner.schedule(method):
+        nets[level] = runner.level_networks(level, rounds, nets[parent][: runner.hp.trials],
+                                            none, dense, none)
+        out.append((f"{method} level {level:g}", nets[level]))
+    return out
+
+
+@dataclass(frozen=True)
+class Call:
+    """One batched training call: ``members`` networks of ``hp`` trained from ``start``."""
+
+    step: str
+    hp: ExperimentHparams
+    members: int
+    start: int
+
+    def evaluated_examples(self) -> int:
+        t = self.hp.training
+        train, val, test = data_sizes(self.hp.data)
+        points = len(evaluation_iterations(t, self.start))
+        return points * val + (points if t.test_curve else 1) * test + train + test
+
+    def seconds(self, cost: Cost) -> float:
+        iterations = self.hp.training.iterations - self.start
+        return cost.call_s + iterations * cost.step_s + self.evaluated_examples() * cost.eval_s
+
+
+def missing_calls(hp: ExperimentHparams, named_steps: list[tuple[str, list[Network]]],
+                  have: Callable[[Network], bool]) -> tuple[list[Call], int, int]:
+    """(calls, networks, missing): the batched calls that train what ``have`` lacks, grouped
+    by step and start iteration as :meth:`Runner.train_many` groups them."""
+    calls, total, missing = [], 0, 0
+    for name, networks in named_steps:
+        total += len(networks)
+        lacking = [n for n in networks if not have(n)]
+        missing += len(lacking)
+        for start in sorted({n.start for n in lacking}):
+            count = sum(n.start == start for n in lacking)
+            calls.append(Call(name, hp, count, start))
+    return calls, total, missing
+
+
+# --- a notebook ---------------------------------------------------------------------------------
+
+@dataclass
+class ExperimentEstimate:
+    label: str
+    networks: int
+    missing: int
+    calls: list[Call]
+    seconds: float
+
+
+@dataclass
+class NotebookEstimate:
+    notebook: str
+    profile: str
+    device: str
+    experiments: list[ExperimentEstimate] = field(default_factory=list)
+    overhead_s: float = NOTEBOOK_OVERHEAD_S
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return self.overhead_s + sum(e.seconds for e in self.experiments)
+
+    def lines(self) -> list[str]:
+        """The estimate as printed: the total, then one line per experiment."""
+        out = [f"estimate : {duration(self.seconds)} on {self.device} for {self.notebook} "
+               f"({self.profile})"]
+        for e in self.experiments:
+            stored = e.networks - e.missing
+            out.append(f"  {e.label:<28} {e.networks:>4} networks, {stored:>4} stored or "
+                       f"shared, {e.missing:>4} to train: {duration(e.seconds)}")
+        out.append(f"  {'fixed overhead':<28} kernel, data, figures: {duration(self.overhead_s)}")
+        out += [f"  note: {n}" for n in self.notes]
+        return out
+
+
+def planned_steps(item: Planned, hparams: Callable[..., ExperimentHparams], store: RunStore,
+                  rewind_points: Callable) -> list[tuple[ExperimentHparams, list]]:
+    """(hp, named steps) of the runs one planned call makes, in order."""
+    hp = hparams(item.preset, **dict(item.overrides))
+    if item.kind in ("imp", "oneshot"):
+        return [(hp, steps(offline_runner(hp, store), item.kind))]
+    if item.kind == "rewind_sweep":
+        ks = rewind_points(hp, item.preset, item.ks)
+        dense = offline_runner(hp, store).dense_networks([k for k in ks if k])
+        runs = [(hp, [("level 0 (dense, every rewind point)", dense)])]
+        for k in ks:
+            hk = hp.replace(rewind_iteration=k)
+            runs.append((hk, [(f"k={k}: {name}", nets) for name, nets in
+                              steps(offline_runner(hk, store), "imp")]))
+        return runs
+    raise ValueError(f"no estimate for experiment kind {item.kind!r}")
+
+
+def estimate(notebook: str, profile: str, device: str, planned: list[Planned],
+             hparams: Callable[..., ExperimentHparams], store: RunStore, cost_of: CostOf,
+             rewind_points: Callable) -> NotebookEstimate:
+    """Price ``planned`` against what ``store`` holds with the costs ``cost_of(hp, K)``."""
+    result = NotebookEstimate(notebook, profile, device)
+    # trained by an earlier experiment of the notebook, with the snapshots it kept: a network
+    # asked again with a rewind point it lacks is trained again (as train_many does)
+    counted: dict[tuple[str, str], set[int]] = {}
+
+    def have(net: Network) -> bool:
+        if net.path in counted:
+            return set(net.snapshots) <= counted[net.path]
+        return store.path(*net.path).exists()
+
+    for item in planned:
+        calls, networks, missing = [], 0, 0
+        for hp, named in planned_steps(item, hparams, store, rewind_points):
+            c, n, m = missing_calls(hp, named, have)
+            calls, networks, missing = calls + c, networks + n, missing + m
+            for net in (net for _, nets in named for net in nets):
+                counted.setdefault(net.path, set()).update(net.snapshots)
+        seconds = sum(call.seconds(cost_of(call.hp, call.members)) for call in calls)
+        result.experiments.append(ExperimentEstimate(item.label, networks, missing, calls,
+                                                     seconds))
+    return result
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` rounded the way a person says it: 40 s, 7 min, 2 h 10 min, 3.5 days."""
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    if seconds < 48 * 3600:
+        hours, minutes = divmod(round(seconds / 60), 60)
+        return f"{hours} h {minutes:02d} min"
+    return f"{seconds / 86400:.1f} days"
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds of ``90m``, ``1.5h``, ``3600s``, ``2d``; None for ``none``/``off`` (no limit)."""
+    text = text.strip().lower()
+    if text in ("none", "off", "inf", "unlimited"):
+        return None
+    units = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit):
+            try:
+                value = float(text[: -len(unit)])
+            except ValueError:
+                break
+            if value >= 0:
+                return value * units[unit]
+    raise ValueError(f"budget {text!r}: give a number with a unit (90m, 1.5h, 3600s, 2d) "
+                     f"or none")
+
+
+def over_budget(estimates: Mapping[str, float | None], budget: float | None
+                ) -> tuple[list[str], list[str]]:
+    """(run, skipped): in order, each notebook whose estimate fits what is left of ``budget``
+    runs; the rest are skipped. An unknown estimate (None) runs and uses nothing."""
+    run, skipped, left = [], [], budget
+    for name, seconds in estimates.items():
+        if left is None or seconds is None or seconds <= left:
+            run.append(name)
+            left = None if left is None else left - (seconds or 0.0)
+        else:
+            skipped.append(name)
+    return run, skipped
