@@ -307,8 +307,13 @@ class Session:
 
         table = paper_vs_ours(self.notebook, results, self.profile,
                               synthetic=not self.comparable or None)
-        record.update(verdicts=table.verdict.value_counts().to_dict())
+        record.update(verdicts={kind: _tally(table[kind]) for kind in ("direction", "number")})
         return table
+
+
+def _tally(verdicts: pd.Series) -> dict[str, int]:
+    """Counts of pass / fail / n/a in a verdict column (labels after the first word dropped)."""
+    return verdicts.astype(str).str.split().str[0].value_counts().to_dict()
 
 
 def experiment_hparams(preset: str, profile: str, *, synthetic: bool, trials: int | None = None,

@@ -239,17 +239,17 @@ def execute(o: Outcome, output_dir: Path, args) -> None:
 def summary(outcomes: list[Outcome], profile: str) -> str:
     """The table printed at the end: estimate against actual, verdicts, figures."""
     head = (f"{'notebook':<26} {'profile':<7} {'data':<34} {'estimate':>10} {'actual':>10} "
-            f"{'claims pass/fail/n/a':>20} {'figures':>7}  status")
+            f"{'direction / number pass-fail-n/a':>32} {'figures':>7}  status")
     lines = [head, "-" * len(head)]
     for o in outcomes:
         verdicts = o.record.get("verdicts")
-        claims = "/".join(str(verdicts.get(v, 0)) for v in ("pass", "fail", "n/a")) \
-            if verdicts else "-"
+        claims = " / ".join("-".join(str(verdicts[kind].get(v, 0)) for v in ("pass", "fail", "n/a"))
+                            for kind in ("direction", "number")) if verdicts else "-"
         figures = str(len(o.record.get("figures", []))) if o.record else "-"
         lines.append(f"{o.name:<26} {profile:<7} {o.record.get('data', '-'):<34} "
                      f"{duration(o.estimate) if o.estimate is not None else '-':>10} "
                      f"{duration(o.seconds) if o.seconds is not None else '-':>10} "
-                     f"{claims:>20} {figures:>7}  {o.status}")
+                     f"{claims:>32} {figures:>7}  {o.status}")
     return "\n".join(lines)
 
 
