@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lottery.experiments import ExperimentResult
+from lottery.stability_claims import claims as stability_claims
 
 Results = Mapping[str, "ExperimentResult | pd.DataFrame"]
 NA = "n/a"
@@ -225,6 +226,7 @@ CLAIMS: dict[str, list[Claim]] = {
     "02_conv_cifar10": _conv_claims(),
     "03_vgg_resnet_rewinding": _scale_claims(),
 }
+CLAIMS["05_stability_and_overlap"] = stability_claims()
 
 
 def _frame(value: ExperimentResult | pd.DataFrame) -> pd.DataFrame:
