@@ -64,11 +64,11 @@ def mask_pairs(study: StabilityStudy) -> Iterator[tuple[dict, Mask, Mask]]:
         for i, j in itertools.combinations(trials, 2):
             yield {"kind": INIT_SEED, "pair": f"t{i}-t{j}", "level": level}, b.mask(level, i), \
                 b.mask(level, j)
-    for (k, _), chain in sorted(chains.items()):
+    rewinds = sorted(((k, c) for (k, _), c in chains.items() if k), key=lambda kc: kc[0])
+    for k, chain in rewinds:
         for level, t in itertools.product(range(1, chain.depth + 1), trials):
-            if k:
-                yield {"kind": rewind_kind(k), "pair": f"t{t}", "level": level}, \
-                    a.mask(level, t), chain.mask(level, t)
+            yield {"kind": rewind_kind(k), "pair": f"t{t}", "level": level}, a.mask(level, t), \
+                chain.mask(level, t)
 
 
 def mask_overlap(study: StabilityStudy) -> OverlapResult:

@@ -217,7 +217,7 @@ class Session:
     def stability_study(self, preset: str, *, levels: Sequence[int], focus_level: int,
                         rewind_ks: Sequence[int], connectivity_level: int, line_points: int = 11,
                         iterations: int | None = None, info_inputs: int = 2000,
-                        info_bins: int = 30, **overrides):
+                        info_bins: Sequence[int] = (30, 4), **overrides):
         """Stability, mode connectivity, mask overlap and ticket properties of ``preset``
         (notebook 05): a :class:`lottery.stability.StabilityStudy` whose ``stability()``,
         ``overlap()`` and ``properties()`` share one set of stored networks.

@@ -219,8 +219,8 @@ def plot_information_plane(information: pd.DataFrame, trial: int = 0,
     path per layer (marker); color: training iteration (light = early)."""
     rows = information[information.trial == trial]
     networks, binnings = list(dict.fromkeys(rows.network)), sorted(set(rows.bins), reverse=True)
-    fig, axes = plt.subplots(len(binnings), len(networks), squeeze=False, sharex="row",
-                             sharey="row", figsize=(4 * len(networks), 3.3 * len(binnings)))
+    fig, axes = plt.subplots(len(binnings), len(networks), squeeze=False, sharex=True,
+                             sharey=True, figsize=(4 * len(networks), 3.3 * len(binnings)))
     markers = dict(zip(dict.fromkeys(rows.layer), "osD^v", strict=False))
     for (i, bins), (j, network) in itertools.product(enumerate(binnings), enumerate(networks)):
         ax = axes[i, j]
@@ -234,6 +234,9 @@ def plot_information_plane(information: pd.DataFrame, trial: int = 0,
         ax.set_title(f"{network}, {bins} bins", fontsize=9)
         ax.set_xlabel("I(X;T) (bits)" if i == len(binnings) - 1 else "")
         ax.set_ylabel("I(T;Y) (bits)" if j == 0 else "")
+    # from 0 on both axes: a saturated estimate shows as points pinned to the top right
+    axes[0, 0].set_xlim(0, rows["I(X;T)"].max() * 1.05)
+    axes[0, 0].set_ylim(0, rows["I(T;Y)"].max() * 1.08)
     handles = [Line2D([], [], color="0.3", marker=m, ls="", label=layer)
                for layer, m in markers.items()]
     axes[0, 0].legend(handles=handles, fontsize=7)

@@ -17,6 +17,7 @@ from lottery.data import load
 from lottery.experiments import Runner, data_seed
 from lottery.hparams import HparamError
 from lottery.mask_overlap import DATA_ORDER, INIT_SEED, ONESHOT, overlap_sentence, rewind_kind
+from lottery.notebook import setup
 from lottery.presets import resolve
 from lottery.pruning import random_mask_like
 from lottery.stability import (
@@ -82,6 +83,17 @@ def test_plan_cuts_levels_to_the_profile_and_scales_the_rewind_points():
     assert plan.info_points[0] == 0 and max(plan.info_points) < 30
     assert scaled_ks([500, 2000], 2500, PAPER) == (0, 25, 100)  # the quick cut
     assert scaled_ks([0, 60_000], 30, PAPER) == (0,)  # past the end: dropped
+
+
+def test_session_study_cuts_training_and_scales_the_rewind_points(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOTTERY_RUNS", str(tmp_path))
+    session = setup("05_stability_and_overlap", "mnist", "smoke", output_dir=str(tmp_path))
+    study = session.stability_study("lenet", levels=[3, 7], focus_level=10, connectivity_level=12,
+                                    rewind_ks=[0, 500, 2000], iterations=100, info_bins=[5])
+    assert study.hp.training.iterations == 100 and not study.hp.training.test_curve
+    assert study.plan.ks == (0, 1, 4) and study.plan.levels == (2,)  # smoke: two levels
+    assert study.plan.info_bins == (5,) and study.base.store.root == tmp_path
+    assert study.data.synthetic
 
 
 @pytest.mark.parametrize("bad", [{"preset": "lenet5"}, {"focus_level": 0},
