@@ -92,7 +92,7 @@ def plot_error_lines(lines: pd.DataFrame, level: int, title: str = "") -> Figure
                      hue_order=order, palette=palette, errorbar="sd", ax=ax,
                      legend=ax is axes.flat[0])
         ax.set_title(f"k = {k}")
-        ax.set_xlabel("interpolation α (copy 1 → copy 2)")
+        ax.set_xlabel("interpolation α (data order 0 → 1)")
         ax.set_ylabel("test error (%)")
     fig.suptitle(title)
     fig.tight_layout()
