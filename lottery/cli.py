@@ -169,6 +169,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     sub.add_parser("train", parents=[shared], help="train the dense network only",
                    description="Train the preset's dense network (level 0) for every trial.")
     _transfer_parser(sub, shared)
+    add_stability_parser(sub, shared)
     return parser
 
 
@@ -319,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "transfer":
             return run_transfer(args)
+        if args.command == "stability":
+            return run_stability(args)
         return run_experiment(args)
     except KeyboardInterrupt:
         print("interrupted; finished networks are kept in the run store", file=sys.stderr)
@@ -428,5 +431,59 @@ def run_transfer(args: argparse.Namespace) -> int:
         except OSError as e:
             return _error(f"--csv {args.csv}: {e.strerror or e}; the results are kept in "
                           f"{source.store.root} (rerun to write the table)")
+        print(f"results written to {args.csv}")
+    return 0
+
+
+def add_stability_parser(sub, shared: argparse.ArgumentParser) -> None:
+    """``stability``: notebook 05's study (stability, mode connectivity, mask overlap)."""
+    p = sub.add_parser("stability", parents=[shared],
+                       help="stability to data order and pruning, mode connectivity, overlap",
+                       description="Train two IMP runs differing only in data order, one per "
+                                   "rewind point, and two copies of each ticket and control; "
+                                   "print distances, instability and mask overlap.")
+    integers = flags.parser_for(tuple[int, ...])
+    g = p.add_argument_group("stability study")
+    g.add_argument("--at", type=integers, default=(3, 7, 10, 15), metavar="LIST",
+                   help="IMP levels measured at k = 0 (default: 3,7,10,15 = LeNet 51, 21, "
+                        "10.7, 3.6%%); cut to --levels")
+    g.add_argument("--focus", type=int, default=10, metavar="N",
+                   help="the level of the paper's table and of the rewind sweep (default: 10)")
+    g.add_argument("--connectivity-level", type=int, default=12, metavar="N",
+                   help="level whose first-layer connectivity the notebook draws (default: 12)")
+    g.add_argument("--ks", type=integers, default=(0, 100, 500, 2000), metavar="LIST",
+                   help="rewind points in paper iterations, scaled like the training "
+                        "(default: 0,100,500,2000)")
+    g.add_argument("--points", type=int, default=11, metavar="N",
+                   help="networks along each line between two copies (default: 11)")
+
+
+def run_stability(args: argparse.Namespace) -> int:
+    """The ``stability`` subcommand: the study's tables, then the overlap sentence."""
+    from lottery.stability import StabilityStudy, describe, make_plan, summary
+
+    try:
+        hp = experiment_hparams(args)
+        plan = make_plan(hp, PRESETS[args.preset].training.iterations, levels=args.at,
+                         focus=args.focus, connectivity=args.connectivity_level,
+                         rewind_ks=args.ks, points=args.points)
+        runner = make_runner(args, hp)
+    except (ValueError, DataUnavailable, OSError) as e:
+        return _error(e)
+    study = StabilityStudy(hp, plan, data=runner.data, store=runner.store, device=runner.device,
+                           speed=runner.speed, progress=runner.progress)
+    print(f"stability {args.preset} ({args.profile}): {runner.data.description}; "
+          f"{describe(plan, study.hp)}; run store {runner.store.root}", flush=True)
+    try:
+        result, overlap = study.stability(), study.overlap()
+    except OSError as e:
+        return _error(f"{e}; finished networks are kept in {runner.store.root}")
+    print(summary(result.table).to_string(float_format=lambda x: f"{x:.2f}"))
+    print(overlap.sentence)
+    if args.csv:
+        try:
+            result.table.to_csv(args.csv, index=False)
+        except OSError as e:
+            return _error(f"--csv {args.csv}: {e.strerror or e}")
         print(f"results written to {args.csv}")
     return 0

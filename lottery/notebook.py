@@ -332,6 +332,31 @@ def rewind_points(base: ExperimentHparams, preset: str, ks: Sequence[int]) -> li
     scaled = sorted({0 if k == 0 else max(1, round(k * factor)) for k in ks})
     return [k for k in scaled if k < base.training.iterations]
 
+    def stability_study(self, preset: str, *, levels: Sequence[int], focus_level: int,
+                        rewind_ks: Sequence[int], connectivity_level: int, line_points: int = 11,
+                        iterations: int | None = None, info_inputs: int = 2000,
+                        info_bins: Sequence[int] = (30, 4), **overrides):
+        """Stability, mode connectivity, mask overlap and ticket properties of ``preset``
+        (notebook 05): a :class:`lottery.stability.StabilityStudy` whose ``stability()``,
+        ``overlap()`` and ``properties()`` share one set of stored networks.
+
+        ``levels``: IMP levels measured at k = 0; ``focus_level``: the paper table's level,
+        also the rewind sweep's; ``rewind_ks``: paper iterations, scaled like
+        :meth:`rewind_sweep`; levels beyond the profile's are cut to it. ``iterations`` cuts
+        training (the paper's schedule scaled, as the CLI's ``--iterations``)."""
+        from lottery.presets import scale_iterations
+        from lottery.stability import StabilityStudy, make_plan  # built on the core above
+
+        hp = self.hparams(preset, **overrides)
+        if iterations is not None:
+            hp = hp.replace(training=scale_iterations(PRESETS[preset], iterations,
+                                                      hp.training.eval_every).training)
+        plan = make_plan(hp, PRESETS[preset].training.iterations, levels=levels,
+                         focus=focus_level, connectivity=connectivity_level, rewind_ks=rewind_ks,
+                         points=line_points, info_inputs=info_inputs, info_bins=info_bins)
+        return StabilityStudy(hp, plan, data=_data(hp, self.device, self.data_root),
+                              store=self.store, device=self.device)
+
 
 @lru_cache(maxsize=4)
 def _data(d: DataHparams, device: str, root: Path) -> DataBundle:

@@ -38,6 +38,7 @@ from lottery.experiments import ExperimentResult
 from lottery.hparams import ExperimentHparams
 from lottery.presets import PRESETS
 from lottery.results import in_percent
+from lottery.stability_claims import claims as stability_claims
 from lottery.transfer_claims import transfer_claims
 
 Results = Mapping[str, "ExperimentResult | pd.DataFrame"]
@@ -970,3 +971,4 @@ CLAIMS: dict[str, list[Claim]] = {
     "03_vgg_resnet_rewinding": _scale_claims(),
 }
 CLAIMS["06_ticket_transfer"] = transfer_claims()
+CLAIMS["05_stability_and_overlap"] = stability_claims()

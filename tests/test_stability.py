@@ -1,0 +1,331 @@
+"""Notebook 05's stages: copies that differ only in data order, stability to data order and to
+pruning, linear mode connectivity, mask overlap against chance, ticket properties, the claims
+and the ``stability`` subcommand -- each on a case with a known answer."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from lottery import experiments, report
+from lottery.analysis import OVERALL, overlap_table
+from lottery.cli import main
+from lottery.data import load
+from lottery.experiments import Runner, data_seed
+from lottery.hparams import HparamError
+from lottery.mask_overlap import DATA_ORDER, INIT_SEED, ONESHOT, overlap_sentence, rewind_kind
+from lottery.notebook import setup
+from lottery.presets import resolve
+from lottery.pruning import random_mask_like
+from lottery.stability import (
+    A,
+    B,
+    OrderRunner,
+    Pair,
+    StabilityStudy,
+    identity_of,
+    make_plan,
+    measure_pair,
+    order_seed,
+    reordered,
+    scaled_ks,
+    summary,
+    validate_study,
+    versus_paper,
+)
+from lottery.store import RunStore
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+PAPER = 50_000  # LeNet's paper iterations: rewind point 20,000 scales to 12 of 30
+
+
+def lenet_hp(**overrides):
+    base = {"trials": 2, "levels": 2, "training__iterations": 30, "training__eval_every": 10}
+    return resolve("lenet", "smoke", **(base | overrides))
+
+
+def lenet_plan(hp):
+    return make_plan(hp, PAPER, levels=[1, 2], focus=2, connectivity=2, rewind_ks=[0, 20_000],
+                     points=5, info_inputs=200, info_bins=(30, 3))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load("synthetic_mnist", device="cpu", val_size=500)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, data):
+    hp = lenet_hp()
+    built = StabilityStudy(hp, lenet_plan(hp), data=data,
+                           store=RunStore(tmp_path_factory.mktemp("runs")))
+    built.result = built.stability()
+    return built
+
+
+def _states_equal(a, b) -> bool:
+    return set(a) == set(b) and all(torch.equal(a[n], b[n]) for n in a)
+
+
+# ------------------------------------------------------------------------------ the plan
+
+
+def test_plan_cuts_levels_to_the_profile_and_scales_the_rewind_points():
+    hp = lenet_hp()
+    plan = make_plan(hp, PAPER, levels=[3, 7, 10, 15], focus=10, connectivity=12,
+                     rewind_ks=[0, 100, 20_000, 40_000])
+    assert plan.levels == (2,) and plan.focus == 2 and plan.connectivity == 2
+    assert plan.ks == (0, 1, 12, 24)  # 100 -> at least 1; each scaled by 30 / 50,000
+    assert plan.info_points[0] == 0 and max(plan.info_points) < 30
+    assert scaled_ks([500, 2000], 2500, PAPER) == (0, 25, 100)  # the quick cut
+    assert scaled_ks([0, 60_000], 30, PAPER) == (0,)  # past the end: dropped
+
+
+def test_session_study_cuts_training_and_scales_the_rewind_points(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOTTERY_RUNS", str(tmp_path))
+    session = setup("05_stability_and_overlap", "mnist", "smoke", output_dir=str(tmp_path))
+    study = session.stability_study("lenet", levels=[3, 7], focus_level=10, connectivity_level=12,
+                                    rewind_ks=[0, 500, 2000], iterations=100, info_bins=[5])
+    assert study.hp.training.iterations == 100 and not study.hp.training.test_curve
+    assert study.plan.ks == (0, 1, 4) and study.plan.levels == (2,)  # smoke: two levels
+    assert study.plan.info_bins == (5,) and study.base.store.root == tmp_path
+    assert study.data.synthetic
+
+
+@pytest.mark.parametrize("bad", [{"preset": "lenet5"}, {"focus_level": 0},
+                                 {"line_points": 2}, {"info_bins": []},
+                                 {"quick_iterations": 2.5}])
+def test_validate_study_rejects(bad):
+    good = {"preset": "lenet", "focus_level": 10, "connectivity_level": 12, "line_points": 11,
+            "quick_iterations": 2500, "info_inputs": 2000, "info_bins": [30, 4]}
+    validate_study(**good)
+    with pytest.raises(HparamError):
+        validate_study(**(good | bad))
+
+
+# ------------------------------------------------------------------------------ the copies
+
+
+def test_data_order_zero_keeps_every_existing_key(tmp_path, data):
+    hp = lenet_hp()
+    plain, ordered = (cls(hp, **({"order": 0} if cls is OrderRunner else {}), data=data,
+                          store=RunStore(tmp_path), progress=False)
+                      for cls in (Runner, OrderRunner))
+    assert [n.key for n in plain.dense_networks()] == [n.key for n in ordered.dense_networks()]
+    net = plain.dense_networks()[0]
+    assert reordered(plain, net, 0) is net
+
+
+def test_a_copy_differs_from_its_twin_only_in_data_order(study):
+    pair = next(p for p in study.pairs() if (p.k, p.level, p.variant) == (0, 2, "ticket"))
+    first, second = pair.copies
+    assert identity_of(second) == identity_of(first) | {
+        "data_seed": order_seed(study.hp, 1), "data_order": 1}
+    one, two = first.build(), second.build()
+    assert _states_equal(one.state, two.state)
+    assert all(torch.equal(one.mask[n], two.mask[n]) for n in one.mask)
+    assert one.data_seed == data_seed(study.hp, pair.trial) != two.data_seed
+    payloads = study.pair_payloads()
+    row = study.result.table.set_index(["k", "level", "variant", "trial"]).loc[(0, 2, "ticket",
+                                                                                pair.trial)]
+    assert not _states_equal(payloads[first.path]["final"], payloads[second.path]["final"])
+    assert row.data_order_distance > 0
+
+
+def test_runs_a_and_b_differ_in_data_order_only_and_b_trials_in_init_only(study):
+    chains = study.chains()
+    for t in range(study.hp.trials):
+        a, b = chains[A].networks[0][t].build(), chains[B].networks[0][t].build()
+        assert _states_equal(a.state, b.state) and a.data_seed != b.data_seed
+    first, second = (n.build() for n in chains[B].networks[0])
+    assert first.data_seed == second.data_seed == order_seed(study.hp, 1)
+    assert not _states_equal(first.state, second.state)
+
+
+def test_identical_copies_are_at_distance_zero_and_flat_along_the_line(study):
+    net = study.chains()[A].networks[2][0]
+    row, line = measure_pair(study, Pair(0, 2, "ticket", 0, (net, net), net),
+                             study.pair_payloads() | {net.path: study.train([net], "")[0]})
+    assert row["data_order_distance"] == 0.0 and row["pruning_distance"] == 0.0
+    assert row["instability_pp"] == pytest.approx(0.0, abs=1e-9)
+    assert len({round(r["test_error_pct"], 9) for r in line}) == 1
+
+
+def test_companions_are_the_dense_networks_the_copies_start_inside(study):
+    chains = study.chains()
+    for pair in study.pairs():
+        if pair.variant in ("ticket", "random_mask"):  # the trial's own dense run
+            assert pair.companion.path == chains[A].networks[0][pair.trial].path
+        elif pair.variant == "reinit":  # a dense net from the reinit's own fresh init
+            sparse, dense = pair.copies[0].build(), pair.companion.build()
+            assert dense.mask is None and _states_equal(sparse.state, dense.state)
+            assert pair.companion.start == pair.copies[0].start == pair.k
+
+
+def test_dense_copies_at_k_restart_from_the_iteration_k_weights(study):
+    k = max(study.plan.ks)
+    dense = study.chains()[A].payloads[0]
+    pairs = [p for p in study.pairs() if p.k == k and p.variant == "dense"]
+    assert len(pairs) == study.hp.trials
+    for pair in pairs:
+        first, second = (n.build() for n in pair.copies)
+        assert all(n.start == k for n in pair.copies)
+        assert _states_equal(first.state, dense[pair.trial]["snapshots"][k])
+        assert _states_equal(second.state, first.state) and first.data_seed != second.data_seed
+
+
+def test_stability_table_covers_the_plan(study):
+    table, trials = study.result.table, study.hp.trials
+    at_zero = table[table.k == 0]
+    assert sorted(set(at_zero.level)) == [0, 1, 2]
+    assert len(at_zero) == trials * (1 + 2 * 3)  # dense, then 3 kinds at 2 levels
+    later = table[table.k == 12]
+    assert sorted(set(later.level)) == [0, 2] and len(later) == trials * 4
+    assert len(study.result.lines) == len(table) * study.plan.points
+    dense = table[table.variant == "dense"]
+    assert dense.pruning_distance.isna().all() and (dense.percent_remaining == 100).all()
+    ticket = table[(table.variant == "ticket") & (table.level == 2)]
+    assert (ticket.percent_remaining < 70).all() and (ticket.pruning_distance > 0).all()
+    means = summary(table)
+    assert means.index.get_level_values("variant")[0] == "dense"
+    assert list(versus_paper(table, 2).columns)[:2] == ["paper: ticket", "paper: random reinit"]
+
+
+def test_a_rerun_loads_everything_from_the_store(study, monkeypatch):
+    calls = []
+    monkeypatch.setattr(experiments, "train", lambda *a, **k: calls.append(1))
+    again = StabilityStudy(study.hp, study.plan, data=study.data,
+                           store=study.base.store).stability()
+    assert calls == []
+    pd.testing.assert_frame_equal(again.table, study.result.table)
+
+
+# ------------------------------------------------------------------------------- overlap
+
+
+def test_overlap_is_one_where_the_masks_are_the_same_by_construction(study):
+    table = study.overlap().table
+    whole = table[table.layer == OVERALL]
+    level_one = whole[(whole.level == 1) & whole.kind.isin([ONESHOT, rewind_kind(12)])]
+    assert len(level_one) == 2 * study.hp.trials
+    assert (level_one.jaccard == 1.0).all()  # one round from the same dense net, both ways
+    assert set(whole.kind) == {DATA_ORDER, INIT_SEED, ONESHOT, rewind_kind(12)}
+    assert "Jaccard" in overlap_sentence(table, 2)
+
+
+def test_independent_random_masks_overlap_at_chance(study):
+    ticket = study.chains()[A].mask(2, 0)
+    one, two = random_mask_like(ticket, 1), random_mask_like(ticket, 2)
+    whole = overlap_table(one, two).set_index("layer").loc[OVERALL]
+    assert whole.jaccard_ratio == pytest.approx(1.0, abs=0.01)
+    assert abs(whole.z) < 4
+
+
+# ---------------------------------------------------------------------------- properties
+
+
+def test_ticket_properties(study):
+    props = study.properties()
+    depth = study.plan.depth
+    assert sorted(set(props.table.level)) == list(range(depth + 1))
+    dense = props.table[(props.table.level == 0) & (props.table.layer != OVERALL)]
+    assert (dense.pruned == 0).all() and dense.mean_ratio.isna().all()
+    level_one = props.density[props.density.level == 1]
+    assert (level_one.imp_percent == level_one.oneshot_percent).all()
+    assert (props.connectivity["dense"] == 300).all()
+    ticket = next(v for k, v in props.connectivity.items() if k.startswith("ticket"))
+    random = next(v for k, v in props.connectivity.items() if k.startswith("random"))
+    assert ticket.sum() == random.sum() == int(props.masks[study.plan.connectivity][
+        "fc1.weight"].sum())
+
+
+def test_information_plane_reads_the_snapshots_and_the_final_weights(study):
+    info = study.properties().information
+    points = (*study.plan.info_points, study.hp.training.iterations)
+    assert sorted(set(info.iteration)) == sorted(points)
+    assert set(info.network) == {"dense", "ticket", "random reinit"}
+    chain = study.chains()[A]
+    assert set(chain.payloads[study.plan.focus][0]["snapshots"]) == set(study.plan.info_points)
+    assert chain.payloads[study.plan.focus][1]["snapshots"] == {}  # trial 0 only
+    assert len(info) == 3 * len(points) * 3 * 2  # trial 0: networks x layers x bins
+    ceiling = math.log2(study.plan.info_inputs)
+    assert (info["I(X;T)"] <= ceiling + 1e-9).all() and (info["I(T;Y)"] >= -1e-9).all()
+
+
+def test_conv2_runs_on_the_cifar_stand_in(tmp_path):
+    hp = resolve("conv2", "smoke", training__iterations=4, training__batch_size=8,
+                 data__train_subset=96, data__val_size=32, data__test_subset=32)
+    plan = make_plan(hp, 20_000, levels=[1], focus=1, connectivity=1, rewind_ks=[0], points=3)
+    data = load(hp.data.dataset, device="cpu", val_size=hp.data.val_size,
+                train_subset=hp.data.train_subset, test_subset=hp.data.test_subset)
+    conv = StabilityStudy(hp, plan, data=data, store=RunStore(tmp_path))
+    table = conv.stability().table
+    assert set(table.variant) == {"dense", "ticket", "reinit", "random_mask"}
+    assert (table.data_order_distance > 0).all()
+    props = conv.properties()
+    assert props.connectivity == {} and props.information is None
+    assert set(conv.overlap().table.kind) == {DATA_ORDER, ONESHOT}  # one trial: no init pair
+
+
+# -------------------------------------------------------------------------------- claims
+
+
+def _claim_tables(reinit_gap: float) -> dict[str, pd.DataFrame]:
+    rows = []
+    for k in (0, 25):
+        rows.append({"k": k, "level": 0, "variant": "dense", "percent_remaining": 100.0,
+                     "data_order_distance": 30.0, "pruning_distance": math.nan,
+                     "instability_pp": 0.5, "early_stop_test_acc": 0.98})
+        for variant, extra in (("ticket", 0.0), ("reinit", reinit_gap)):
+            rows.append({"k": k, "level": 10, "variant": variant, "percent_remaining": 10.7,
+                         "data_order_distance": 20.0 + extra - k / 5, "pruning_distance":
+                         40.0 + extra, "instability_pp": 1.0, "early_stop_test_acc": 0.98})
+    overlap = pd.DataFrame([{"kind": kind, "pair": "t0", "level": 10, "percent_remaining": 10.7,
+                             "layer": OVERALL, "jaccard": j, "chance_jaccard": 0.05,
+                             "jaccard_ratio": j / 0.05, "shared_fraction": j,
+                             "chance_shared_fraction": 0.1, "shared_ratio": 1.0, "z": 0.0}
+                            for kind, j in ((DATA_ORDER, 0.4), (INIT_SEED, 0.06))])
+    properties = pd.DataFrame([{"trial": 0, "level": 10, "percent_remaining": 10.7,
+                                "layer": layer, "mean_ratio": ratio, "sign_agreement": 0.9}
+                               for layer, ratio in (("fc1.weight", 2.0), (OVERALL, math.nan))])
+    return {"lenet_stability": pd.DataFrame(rows), "lenet_overlap": overlap,
+            "lenet_properties": properties}
+
+
+def test_claims_pass_and_fail_on_constructed_tables():
+    verdicts = report.paper_vs_ours("05_stability_and_overlap", _claim_tables(10.0), "quick",
+                                    synthetic=False).set_index("claim").verdict
+    assert verdicts["10.7%: data-order distance, random reinit minus ticket"] == "pass"
+    assert verdicts["LeNet 10.7%: data-order distance (L2), ticket"] == "n/a"  # quick: no tol.
+    assert verdicts["ticket 10.7%: data-order distance at k=0 minus at the latest k (later "
+                    "rewinding, more stable)"] == "pass"
+    assert verdicts["10.7%: masks of two inits (same data order), Jaccard / chance"] == "pass"
+    assert verdicts["ticket 10.7%: kept / pruned mean |init| (smallest over layers)"] == "pass"
+    worse = report.paper_vs_ours("05_stability_and_overlap", _claim_tables(-5.0), "quick",
+                                 synthetic=False).set_index("claim").verdict
+    assert worse["10.7%: data-order distance, random reinit minus ticket"] == "fail"
+    other = report.paper_vs_ours("05_stability_and_overlap", {"conv2_stability": pd.DataFrame()},
+                                 "quick", synthetic=False)
+    assert other.empty  # LeNet's claims are not applied to another preset
+
+
+# ----------------------------------------------------------------------------------- CLI
+
+
+def test_stability_subcommand(tmp_path, capsys):
+    code = main(["stability", "--preset", "lenet", "--profile", "smoke", "--iterations", "20",
+                 "--levels", "1", "--at", "1", "--focus", "1", "--connectivity-level", "1",
+                 "--ks", "0", "--points", "3", "--runs", str(tmp_path / "runs"), "--no-progress",
+                 "--csv", str(tmp_path / "table.csv")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "data_order_distance" in out and "Jaccard" in out
+    table = pd.read_csv(tmp_path / "table.csv")
+    assert set(table.variant) == {"dense", "ticket", "reinit", "random_mask"}
+    assert main(["stability", "--preset", "lenet", "--profile", "smoke", "--points", "1",
+                 "--runs", str(tmp_path / "runs")]) == 1
+    assert "line points" in capsys.readouterr().err
