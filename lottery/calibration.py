@@ -32,6 +32,7 @@ from lottery.training import DEFAULT_SPEED, Member, SpeedOptions, evaluate, trai
 CALIBRATION_FILE = "calibration.json"
 TARGET_SECONDS = 0.5  # how long the extra iterations of the longer run aim to take
 MAX_ITERATIONS = 2000  # of the longer run
+LONGEST_SECONDS = 10.0  # what the longer run may take at most (about)
 
 
 @dataclass(frozen=True)
@@ -124,12 +125,15 @@ def measure(hp: ExperimentHparams, members: int, device: str | torch.device,
 
     warm = _timed_train(hp, data, batch, 2, device, speed)  # compiles what it compiles
     short, longer = timed(2), 4
+    # an iteration costs at most short / 2, so no run below takes much over LONGEST_SECONDS
+    # however noisy the difference that chose its length
+    most = min(MAX_ITERATIONS, 2 + int(LONGEST_SECONDS / max(short / 2, 1e-4)))
     for _ in range(4):  # lengthen the longer run until its extra iterations take long enough
         long = timed(longer)
-        if long - short >= TARGET_SECONDS or longer >= MAX_ITERATIONS:
+        if long - short >= TARGET_SECONDS or longer >= most:
             break
         rate = max(long - short, 1e-3) / (longer - 2)
-        longer = min(MAX_ITERATIONS, 2 + max(2 * (longer - 2), int(1.2 * TARGET_SECONDS / rate)))
+        longer = min(most, 2 + max(2 * (longer - 2), int(1.2 * TARGET_SECONDS / rate)))
     step = (long - short) / (longer - 2)
     if step <= 0:  # timing noise swamped the difference: take the longer run's average
         step = long / longer
@@ -167,8 +171,9 @@ class Calibration:
             if self._measure is None:
                 raise NotCalibrated(f"{hp.model.name} x{members} on {self.device}")
             if self.say:
-                self.say(f"calibrating: {hp.model.name}, {members} networks at once, on "
-                         f"{self.device} (a few timed iterations, once per machine)")
+                self.say(f"calibrating: {hp.model.name}, {members} network"
+                         f"{'s' * (members != 1)} at once, on {self.device} (a few timed "
+                         f"iterations, once per machine)")
             cost = self._measure(hp, members, self.device, self.speed)
             self.measured.append(f"{hp.model.name} x{members}")
             entry = {"key": key, **dataclasses.asdict(cost)}

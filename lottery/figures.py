@@ -66,11 +66,12 @@ def series(data: ExperimentResult | pd.DataFrame, label: str, variant: str = "ti
            include_dense: bool = True) -> pd.DataFrame:
     """Rows of one ``variant`` labelled ``label`` (column ``series``); controls start from the
     dense network (level 0), which they share with the ticket, unless ``include_dense`` is off.
-    From an ExperimentResult the rows also carry its preset and training length (for the
-    paper's values and censored early stops)."""
+    From an ExperimentResult the rows also carry its training length (for censored early
+    stops) and its preset when it ran on the paper's data or its stand-in (for the paper's
+    numbers: a LeNet ticket transferred to Fashion-MNIST gets none)."""
     frame = _results(data)
     if isinstance(data, ExperimentResult):
-        frame = frame.assign(preset=data.hparams.name,
+        frame = frame.assign(preset=data.hparams.name if _paper_data(data.hparams) else "",
                              iterations=data.hparams.training.iterations)
     rows = frame[frame.variant == variant]
     if rows.empty:
@@ -78,6 +79,15 @@ def series(data: ExperimentResult | pd.DataFrame, label: str, variant: str = "ti
     if include_dense and variant != "ticket":
         rows = pd.concat([frame[(frame.level == 0) & (frame.variant == "ticket")], rows])
     return rows.assign(series=label, kind=variant)
+
+
+def _paper_data(hp) -> bool:
+    from lottery.presets import PRESETS, SYNTHETIC_STAND_IN
+
+    if hp.name not in PRESETS:
+        return False
+    paper = PRESETS[hp.name].data.dataset
+    return hp.data.dataset in (paper, SYNTHETIC_STAND_IN.get(paper))
 
 
 def labelled(results: Mapping[str, ExperimentResult | pd.DataFrame],

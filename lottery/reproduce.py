@@ -33,7 +33,7 @@ from pathlib import Path
 
 import nbformat
 
-from lottery import plans, record
+from lottery import housekeeping, plans, record
 from lottery.data import DATA_ENV
 from lottery.estimate import duration, over_budget, parse_duration
 from lottery.hparams import HparamError
@@ -347,6 +347,11 @@ def report(outcomes: list[Outcome], profile: str) -> int:
             for o in chosen:
                 estimate = f" (estimate {duration(o.estimate)})" if o.estimate else ""
                 print(f"  {o.name}{estimate}: {o.reason}")
+    root = default_store().root
+    recipes, others = housekeeping.inventory(root)
+    size = housekeeping.size_text(sum(i.size for i in recipes + others))
+    print(f"\nrun store {root}: {sum(i.networks for i in recipes)} networks, {size} "
+          f"(`python -m lottery store` lists them, `... store remove` cleans up)")
     return 1 if any(o.status == "FAILED" for o in outcomes) else 0
 
 

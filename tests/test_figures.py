@@ -53,9 +53,14 @@ def test_paper_numbers_are_drawn_where_the_paper_gives_them():
     assert "paper's change, from our dense" in labels
 
 
-def test_no_paper_numbers_without_a_preset():
+def test_no_paper_numbers_without_a_preset_or_on_other_data():
     frame = figures.series(fake_result().results, "ticket")  # a bare table: preset unknown
     ax = figures.plot_metric_vs_remaining(frame, "early_stop_test_acc")
+    assert not marks(ax, figures.PAPER) and not marks(ax, figures.PAPER_RELATIVE)
+    transferred = fake_result()
+    transferred.hparams = transferred.hparams.replace(data__dataset="fashion_mnist")
+    ax = figures.plot_metric_vs_remaining(figures.series(transferred, "ticket"),
+                                          "early_stop_test_acc")
     assert not marks(ax, figures.PAPER) and not marks(ax, figures.PAPER_RELATIVE)
 
 
