@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from lottery import deconstruct_claims
 from lottery.experiments import ExperimentResult
 from lottery.hparams import ExperimentHparams
 from lottery.presets import PRESETS
@@ -970,3 +971,4 @@ CLAIMS: dict[str, list[Claim]] = {
     "03_vgg_resnet_rewinding": _scale_claims(),
 }
 CLAIMS["06_ticket_transfer"] = transfer_claims()
+CLAIMS["04_deconstructing_tickets"] = deconstruct_claims.claims()
