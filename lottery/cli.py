@@ -1,5 +1,5 @@
-"""Command line: ``python -m lottery {models,presets,data,store,imp,oneshot,train,transfer}
-...`` (installed as the ``lottery`` command too).
+"""Command line: ``python -m lottery {models,presets,data,store,imp,oneshot,train,transfer,
+supermask} ...`` (installed as the ``lottery`` command too).
 
 ``imp``, ``oneshot`` and ``train`` resolve a preset under a profile (see :mod:`lottery.presets`),
 apply the flags as overrides -- one flag per hyperparameter, generated from the dataclasses
@@ -154,10 +154,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     sub.add_parser("presets", help="list the presets and profiles",
                    description="List the paper presets and the profiles that scale them.")
     shared = _experiment_flags(defaults)
-    sub.add_parser("imp", parents=[shared], help="iterative magnitude pruning with controls",
-                   description="Train, prune, reset and retrain for --levels rounds; print the "
-                               "mean over trials per level and variant. Give --preset with "
-                               "--help to see its values.")
+    imp = sub.add_parser("imp", parents=[shared], help="iterative magnitude pruning with controls",
+                         description="Train, prune, reset and retrain for --levels rounds; print "
+                                     "the mean over trials per level and variant. Give --preset "
+                                     "with --help to see its values.")
+    _deconstruct_flags(imp, every=True)
     oneshot = sub.add_parser("oneshot", parents=[shared],
                              help="one-shot pruning to several densities",
                              description="Train once, prune once to each target density, "
@@ -166,11 +167,47 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                          type=flags.parser_for(tuple[float, ...]), metavar="LIST",
                          default=argparse.SUPPRESS,
                          help=f"short for --oneshot_rounds (default: {DEFAULT_ROUNDS})")
+    _deconstruct_flags(oneshot, every=False)
     sub.add_parser("train", parents=[shared], help="train the dense network only",
                    description="Train the preset's dense network (level 0) for every trial.")
     _transfer_parser(sub, shared)
     add_stability_parser(sub, shared)
+    _supermask_parser(sub, shared)
     return parser
+
+
+def _deconstruct_flags(parser: argparse.ArgumentParser, every: bool) -> None:
+    """Zhou et al. 2019's mask-0 action (and, for imp, levels drawn every n rounds)."""
+    from lottery.mask0 import MASK0
+
+    g = parser.add_argument_group("deconstructing lottery tickets (Zhou et al. 2019)")
+    g.add_argument("--mask0", choices=list(MASK0), default="zero",
+                   help="what the pruned weights hold while training: zero (the ticket), "
+                        "freeze_init, freeze_shrunk_to_zero (default: zero)")
+    if every:
+        g.add_argument("--every", type=int, default=1, metavar="N",
+                       help="train every N-th level, pruning N rounds at a time; N divides "
+                            "--levels (default: 1)")
+
+
+def _supermask_parser(sub, shared: argparse.ArgumentParser) -> None:
+    from lottery.supermask import DEFAULT_LR, WEIGHTS
+
+    p = sub.add_parser("supermask", parents=[shared], help="learn a supermask (Zhou et al.)",
+                       description="Freeze the weights (signed constants of the init) and "
+                                   "learn a Bernoulli mask over them (straight-through "
+                                   "gradient, Adam on the scores); print test accuracy at "
+                                   "early stop and the mask's density per trial. --at-init "
+                                   "instead evaluates the untrained network under one-shot "
+                                   "masks of several criteria.")
+    g = p.add_argument_group("supermask")
+    g.add_argument("--score-lr", type=float, default=DEFAULT_LR, metavar="X",
+                   help=f"Adam learning rate of the scores (default: {DEFAULT_LR})")
+    g.add_argument("--weights", choices=WEIGHTS, default="signed_constant",
+                   help="the frozen weights (default: signed_constant)")
+    g.add_argument("--at-init", action="store_true",
+                   help="evaluate untrained masked networks (large_final, "
+                        "large_final_same_sign, magnitude_increase, random) instead")
 
 
 def experiment_hparams(args: argparse.Namespace):
@@ -186,7 +223,12 @@ def experiment_hparams(args: argparse.Namespace):
             DEFAULT_ROUNDS))
     if args.command == "train":
         changes["levels"] = 0
-    return hp.replace(**changes)
+    hp = hp.replace(**changes)
+    if args.command == "supermask" and not args.at_init:
+        from lottery import supermask
+
+        hp = supermask.hparams(hp, lr=args.score_lr)
+    return hp
 
 
 def _device(text: str | None) -> torch.device:
@@ -252,9 +294,15 @@ def make_runner(args: argparse.Namespace, hp) -> Runner:
                          kernel=args.kernel)
     executor = make_executor(executor_name, address=args.address,
                              device=args.device or "auto", data_root=args.data)
-    return Runner(hp, store=RunStore(args.runs), device=device, data=data,
-                  checkpoint_every=args.checkpoint_every, speed=speed,
-                  progress=not args.no_progress, executor=executor)
+    options = {"store": RunStore(args.runs), "device": device, "data": data,
+               "checkpoint_every": args.checkpoint_every, "speed": speed,
+               "progress": not args.no_progress, "executor": executor}
+    every, mask0 = getattr(args, "every", 1), getattr(args, "mask0", "zero")
+    if every != 1 or mask0 != "zero":
+        from lottery.deconstruct import DeconstructRunner
+
+        return DeconstructRunner(hp, every=every, mask0=mask0, **options)
+    return Runner(hp, **options)
 
 
 def summarize(results):
@@ -287,6 +335,8 @@ def run_experiment(args: argparse.Namespace) -> int:
           f"{t.iterations} iterations, {_plural(hp.trials, 'trial')}, {where}, "
           f"run store {runner.store.root}", flush=True)
     try:
+        if args.command == "supermask":
+            return run_supermask(args, runner)
         result = runner.oneshot() if args.command == "oneshot" else runner.imp()
     except (OSError, DataUnavailable) as e:  # a full disk, a store folder gone mid-run, a
         # worker without the data: finished work is kept
@@ -300,6 +350,27 @@ def run_experiment(args: argparse.Namespace) -> int:
         except OSError as e:
             return _error(f"--csv {args.csv}: {e.strerror or e}; the results are kept in "
                           f"{runner.store.root} (rerun to write the table)")
+        print(f"results written to {args.csv}")
+    return 0
+
+
+def run_supermask(args: argparse.Namespace, runner: Runner) -> int:
+    """The supermask subcommand: a learned supermask per trial, or (--at-init) the untrained
+    network's accuracy under one-shot masks."""
+    from lottery import deconstruct, supermask
+
+    if args.at_init:
+        table = deconstruct.untrained_accuracy(runner)
+        best = (table.groupby(["criterion", "start"]).test_acc.max() * 100).unstack()
+        print("best test accuracy (%) of the untrained masked network over densities:")
+        print(best.to_string(float_format=lambda x: f"{x:.2f}"))
+        frame = table
+    else:
+        frame = supermask.run(runner, weights=args.weights).results
+        print(supermask.summary(frame).to_string(index=False,
+                                                 float_format=lambda x: f"{x:.2f}"))
+    if args.csv:
+        frame.to_csv(args.csv, index=False)
         print(f"results written to {args.csv}")
     return 0
 

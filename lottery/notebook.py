@@ -354,8 +354,63 @@ def rewind_points(base: ExperimentHparams, preset: str, ks: Sequence[int]) -> li
         plan = make_plan(hp, PRESETS[preset].training.iterations, levels=levels,
                          focus=focus_level, connectivity=connectivity_level, rewind_ks=rewind_ks,
                          points=line_points, info_inputs=info_inputs, info_bins=info_bins)
-        return StabilityStudy(hp, plan, data=_data(hp, self.device, self.data_root),
+        return StabilityStudy(hp, plan, data=_data(hp.data, self.device, self.data_root),
                               store=self.store, device=self.device)
+
+    # --- Deconstructing lottery tickets (Zhou et al. 2019; notebook 04) -----------------------
+    def deconstruct_runner(self, hp: ExperimentHparams, every: int = 1, mask0: str = "zero"):
+        """A :class:`~lottery.deconstruct.DeconstructRunner` of ``hp`` on this session."""
+        from lottery.deconstruct import DeconstructRunner
+
+        return DeconstructRunner(hp, every=every, mask0=mask0, store=self.store,
+                                 device=self.device,
+                                 data=_data(hp.data, self.device, self.data_root), progress=False)
+
+    def criteria(self, preset: str, criteria: Sequence[str], every: int = 1,
+                 **overrides) -> dict[str, ExperimentResult]:
+        """IMP of ``preset`` (reset to init) with each mask criterion, every ``every``-th level:
+        {criterion: result}; the lineages share the dense nets and train level by level
+        together (no controls unless ``overrides`` name some)."""
+        from lottery.deconstruct import sweep
+
+        hp = self.hparams(preset, **({"controls": ()} | overrides))
+        return sweep({c: self.deconstruct_runner(hp.replace(pruning__criterion=c), every)
+                      for c in criteria})
+
+    def mask1(self, preset: str, actions: Sequence[str], every: int = 1,
+              **overrides) -> ExperimentResult:
+        """IMP of ``preset`` with the mask-1 ``actions`` (variants) trained beside each ticket."""
+        hp = self.hparams(preset, **overrides).replace(controls=tuple(actions))
+        return self.deconstruct_runner(hp, every).imp()
+
+    def mask0(self, preset: str, actions: Sequence[str], every: int = 1,
+              **overrides) -> dict[str, ExperimentResult]:
+        """IMP of ``preset`` once per mask-0 action (an IMP lineage each): {action: result}."""
+        from lottery.deconstruct import sweep
+
+        hp = self.hparams(preset, **overrides).replace(controls=())
+        return sweep({a: self.deconstruct_runner(hp, every, a) for a in actions})
+
+    def untrained(self, preset: str, criteria: Sequence[str], rounds: Sequence[float],
+                  **overrides) -> pd.DataFrame:
+        """Test accuracy of the untrained network under one-shot masks of each criterion at
+        each of ``rounds``, with its original init and with signed constants (no training
+        beyond the dense nets the masks come from)."""
+        from lottery.deconstruct import untrained_accuracy
+
+        return untrained_accuracy(self.runner(self.hparams(preset, **overrides)), criteria,
+                                  rounds)
+
+    def learned_supermask(self, preset: str, lr: float | None = None,
+                          iterations: int | None = None, weights: str = "signed_constant",
+                          **overrides) -> ExperimentResult:
+        """A supermask per trial learned on ``preset``'s frozen ``weights`` (Adam at ``lr`` on
+        the scores for ``iterations``; defaults: the module's lr, the profile's iterations)."""
+        from lottery import supermask
+
+        hp = supermask.hparams(self.hparams(preset, **overrides),
+                               lr=lr or supermask.DEFAULT_LR, iterations=iterations)
+        return supermask.run(self.runner(hp), weights=weights)
 
 
 @lru_cache(maxsize=4)

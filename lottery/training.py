@@ -10,6 +10,10 @@ Protocol points kept here:
 - pruned weights are exactly zero throughout: masks are applied to the weights before the first
   step, to the gradients before every optimizer step (so no momentum builds up on a pruned
   weight) and to the weights after every step (so neither Adam nor weight decay can revive one);
+  a member may instead hold its pruned weights at fixed values (``Member.frozen``, Zhou et al.
+  2019's mask-0 actions): their gradients are masked like a zero's, and whatever the step does
+  to them (weight decay pulls on a nonzero value) is undone by adding them back after the mask
+  multiply, so they stay exact and, the updates being elementwise, reach no trainable weight;
 - early stopping selects the evaluation with the lowest *validation* loss, never test accuracy;
   the test accuracy reported for it comes from a device-side copy of the weights at that point;
 - the hot loop does no host synchronisation: evaluation results stay on the device until the end.
@@ -72,11 +76,14 @@ DEFAULT_SPEED = SpeedOptions()
 
 @dataclass
 class Member:
-    """One network to train: its starting weights, its mask (None = dense), its data order."""
+    """One network to train: its starting weights, its mask (None = dense), its data order, and
+    the fixed values its pruned weights hold (None = zeros; entries under kept weights are
+    ignored)."""
 
     state: State
     mask: Mask | None
     data_seed: int
+    frozen: State | None = None
 
 
 @dataclass
@@ -254,9 +261,27 @@ def _build(model_hp: ModelHparams, data: DataBundle, members: Sequence[Member],
     # each mask in its weight's memory layout, so the masking multiplies run as plain loops
     masks = [torch.empty_like(p).copy_(m) for p, m in zip(masked, mask_tensors.values(),
                                                          strict=True)]
+    frozen = _frozen_values(members, mask_tensors, masks)
     with torch.no_grad():
         torch._foreach_mul_(masked, masks)
-    return model, masked, masks
+        if frozen is not None:
+            torch._foreach_add_(masked, frozen)
+    return model, masked, masks, frozen
+
+
+def _frozen_values(members: Sequence[Member], mask_tensors: dict[str, Tensor],
+                   masks: list[Tensor]) -> list[Tensor] | None:
+    """Per masked weight, the members' frozen values where pruned and 0 where kept (so one add
+    after the mask multiply restores them), in the weight's layout; None when no member has any
+    (the hot loop then skips the add)."""
+    if all(m.frozen is None for m in members):
+        return None
+    values = []
+    for (name, mask), layout in zip(mask_tensors.items(), masks, strict=True):
+        stacked = torch.stack([m.frozen[name] if m.frozen is not None else
+                               torch.zeros(mask.shape[1:]) for m in members]).to(mask)
+        values.append(torch.empty_like(layout).copy_(stacked * (1 - mask)))
+    return values
 
 
 def _forward_backward(model: LotteryModel, autocast):
@@ -291,7 +316,7 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
     if not 0 <= start_iteration < hp.iterations:
         raise ValueError(f"start_iteration must be in [0, {hp.iterations}), got {start_iteration}")
     check_memory(model_hp, data, len(members), device)
-    model, masked_params, masks = _build(model_hp, data, members, device, speed)
+    model, masked_params, masks, frozen = _build(model_hp, data, members, device, speed)
     optimizer = make_optimizer(model.parameters(), hp, device, speed.kernel)
     batches = MemberBatches(data.train, [m.data_seed for m in members], hp.batch_size,
                             augment=data.augment)
@@ -336,6 +361,8 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
         optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
             torch._foreach_mul_(masked_params, masks)
+            if frozen is not None:  # fixed pruned values: back after whatever the step did
+                torch._foreach_add_(masked_params, frozen)
             loop.running[0] += member_loss
             loop.running[1] += member_acc
         loop.running_steps += 1

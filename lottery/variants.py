@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lottery import pruning
+from lottery import mask1, pruning
 from lottery.masks import Mask
 from lottery.members import State
 
@@ -37,5 +37,15 @@ VARIANTS: dict[str, Reset] = {
     "reinit": lambda c: (c.fresh_init(c.seed), c.mask),
     # random pruning: a random mask of the same per-layer density, original values (LTH Fig. 1)
     "random_mask": lambda c: (c.rewind, pruning.random_mask_like(c.mask, c.seed)),
+    # Zhou et al. 2019 mask-1 actions, appended (a variant's position seeds it: order is fixed)
+    # reshuffle: each layer's surviving values permuted among its kept positions (Zhou Fig. 3)
+    "reshuffle": lambda c: (mask1.reshuffle(c.rewind, c.mask, c.seed), c.mask),
+    # signed constant: ±σ of the layer's init distribution, the sign of the init (Zhou Fig. 3)
+    "signed_constant": lambda c: (mask1.signed_constant(c.rewind, c.mask, c.init), c.mask),
+    # the init's magnitudes with random signs (Zhou Fig. 4)
+    "random_signs": lambda c: (mask1.random_signs(c.rewind, c.mask, c.seed), c.mask),
+    # a fresh init's magnitudes with the init's signs (Zhou Fig. 4)
+    "random_magnitudes": lambda c: (mask1.random_magnitudes(c.rewind, c.mask,
+                                                            c.fresh_init(c.seed)), c.mask),
 }
 CONTROLS = tuple(v for v in VARIANTS if v != "ticket")

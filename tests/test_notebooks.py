@@ -20,7 +20,8 @@ COMMON = {"profile", "device", "data_root", "trials", "seed", "output_dir"}
 
 def test_notebooks_exist():
     assert [p.stem for p in NOTEBOOKS] == ["01_lenet_mnist", "02_conv_cifar10",
-                                          "03_vgg_resnet_rewinding", "05_stability_and_overlap",
+                                          "03_vgg_resnet_rewinding", "04_deconstructing_tickets",
+                                          "05_stability_and_overlap",
                                           "06_ticket_transfer"]
 
 

@@ -1,0 +1,167 @@
+"""Learned supermasks (Zhou et al. 2019, Sec. 5.3): frozen weights, Bernoulli masks of learned
+scores with a straight-through gradient, early stop on validation loss, one store entry each."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from lottery import mask1, supermask
+from lottery.data import load
+from lottery.experiments import Runner, init_seed
+from lottery.hparams import HparamError, ModelHparams, TrainingHparams
+from lottery.masks import Mask
+from lottery.members import member_state
+from lottery.models import build
+from lottery.presets import resolve
+from lottery.store import RunStore
+from lottery.supermask import SupermaskMember, SupermaskNet, fixed_weights, train_supermasks
+
+LENET = ModelHparams("lenet")
+PRUNABLE = ["fc1.weight", "fc2.weight", "fc3.weight"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _threads(one_thread):
+    yield
+
+
+@pytest.fixture(scope="module")
+def mnist_like():
+    return load("synthetic_mnist", val_size=500)
+
+
+def net_of(seeds, score_init=0.0) -> SupermaskNet:
+    inner = build("lenet", seeds=seeds)
+    return SupermaskNet(inner, score_init, seeds)
+
+
+def test_fixed_weights_are_signed_constants_of_the_init():
+    init = member_state(build("lenet", [3]), 0)
+    fixed = fixed_weights(init, PRUNABLE, "signed_constant")
+    for name in PRUNABLE:
+        assert torch.equal(torch.sign(fixed[name]), torch.sign(init[name]))
+        assert fixed[name].abs().unique().numel() == 1
+        assert float(fixed[name].abs()[0, 0]) == pytest.approx(mask1.layer_sigma(init, name))
+    assert torch.equal(fixed["fc1.bias"], init["fc1.bias"])
+    assert fixed_weights(init, PRUNABLE, "init") == init
+
+
+def test_masks_are_bernoulli_of_the_sigmoid_of_the_scores():
+    net = net_of([0], score_init=2.0)  # sigmoid(2) = 0.881
+    kept = torch.cat([m.flatten() for m in net.sample(net.train_draws)]).mean()
+    assert float(kept) == pytest.approx(torch.sigmoid(torch.tensor(2.0)).item(), abs=0.005)
+    assert float(net.density()[0]) == pytest.approx(0.8808, abs=1e-4)
+    assert set(torch.cat([m.flatten() for m in net.sample(net.train_draws)]).tolist()) == {0, 1}
+
+
+def test_straight_through_gradient_is_the_masked_weight_gradient_times_sigmoid_slope():
+    torch.manual_seed(0)
+    net = net_of([1], score_init=0.5)
+    with torch.no_grad():
+        for score in net.scores:
+            score.normal_()
+    x, y = torch.randn(1, 8, 1, 28, 28), torch.randint(0, 10, (1, 8))
+    net.train_draws[0].set_state(torch.Generator().manual_seed(5).get_state())
+    logits = net(x)
+    F.cross_entropy(logits.flatten(0, 1), y.flatten()).backward()
+    # the same forward by hand: the sampled mask, then the loss's gradient w.r.t. w * m
+    net.train_draws[0].set_state(torch.Generator().manual_seed(5).get_state())
+    masks = net.sample(net.train_draws)
+    weights = net.inner.prunable_weights()
+    gated = {n: (weights[n] * m).requires_grad_() for n, m in zip(net.names, masks, strict=True)}
+    expected_logits = functional_call(net.inner, gated, (x,))
+    assert torch.equal(expected_logits, logits)  # the forward mask is exactly 0 or 1
+    F.cross_entropy(expected_logits.flatten(0, 1), y.flatten()).backward()
+    for name, score in zip(net.names, net.scores, strict=True):
+        p = torch.sigmoid(score.detach())
+        expected = gated[name].grad * weights[name] * p * (1 - p)
+        torch.testing.assert_close(score.grad, expected, rtol=1e-5, atol=1e-9)
+        assert weights[name].grad is None  # the weights are frozen
+
+
+def test_training_moves_only_the_scores_and_early_stops_on_validation_loss(mnist_like):
+    hp = TrainingHparams("adam", lr=0.1, iterations=60, batch_size=60, eval_every=20)
+    init = member_state(build("lenet", [0]), 0)
+    fixed = fixed_weights(init, PRUNABLE, "signed_constant")
+    payload = train_supermasks(LENET, hp, mnist_like, [SupermaskMember(fixed, 100, 7)],
+                               device="cpu", samples=3)[0]
+    history, summary = payload["history"], payload["summary"]
+    best = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
+    assert summary["early_stop_iteration"] == history["iteration"][best]
+    assert summary["early_stop_val_loss"] == pytest.approx(history["val_loss"][best])
+    assert history["val_acc"][-1] > 0.3  # far above chance (0.1): the mask alone learned
+    assert summary["density"] != pytest.approx(0.5, abs=1e-3)  # the scores moved from 0
+    mask = Mask.unpack(payload["mask"])
+    assert 0 < mask.density() < 1
+    assert set(payload["scores"]) == set(PRUNABLE)
+
+
+def test_members_do_not_depend_on_their_batch(mnist_like, single_thread):
+    # each member samples from its own generators; batched matmuls agree with a member's own
+    # to rounding (~1e-12 on these gradients), which Adam carries on, so compared at 1e-5
+    hp = TrainingHparams("adam", lr=0.1, iterations=30, batch_size=60, eval_every=15)
+    members = [SupermaskMember(fixed_weights(member_state(build("lenet", [s]), 0), PRUNABLE,
+                                             "signed_constant"), 100 + s, s) for s in (0, 1)]
+    together = train_supermasks(LENET, hp, mnist_like, members, device="cpu", samples=2)
+    alone = train_supermasks(LENET, hp, mnist_like, members[1:], device="cpu", samples=2)
+    for name in PRUNABLE:
+        torch.testing.assert_close(together[1]["scores"][name], alone[0]["scores"][name],
+                                   atol=1e-5, rtol=0)
+    assert together[1]["summary"] == pytest.approx(alone[0]["summary"], abs=1e-4)
+    assert not torch.equal(together[0]["scores"]["fc1.weight"], alone[0]["scores"]["fc1.weight"])
+
+
+def smoke_hp(**overrides):
+    base = resolve("lenet", "smoke", trials=2, **overrides)
+    return supermask.hparams(base, lr=0.1, iterations=30)
+
+
+def test_stage_stores_one_entry_per_trial_and_reloads(tmp_path, monkeypatch):
+    hp = smoke_hp()
+    assert hp.training.optimizer == "adam" and hp.training.lr == 0.1 and hp.levels == 0
+    runner = Runner(hp, store=RunStore(tmp_path), progress=False)
+    first = supermask.run(runner, samples=2)
+    assert len(list(tmp_path.rglob("supermask/supermask-t*.pt"))) == 2
+    assert first.results.variant.tolist() == ["supermask"] * 2
+    assert (first.results.percent_remaining == 100 * first.results.density).all()
+    monkeypatch.setattr(supermask, "train_supermasks", lambda *a, **k: pytest.fail("retrained"))
+    again = supermask.run(runner, samples=2)
+    assert again.results.equals(first.results)
+    init = runner.fresh_init(init_seed(hp, 0))
+    assert not torch.equal(init["fc1.weight"], fixed_weights(init, PRUNABLE,
+                                                             "signed_constant")["fc1.weight"])
+
+
+def test_stage_keys_weights_and_refuses_bad_settings(tmp_path, monkeypatch):
+    runner = Runner(smoke_hp(), store=RunStore(tmp_path), progress=False)
+    calls = []
+    original = supermask.train_supermasks
+    monkeypatch.setattr(supermask, "train_supermasks",
+                        lambda *a, **k: calls.append(1) or original(*a, **k))
+    supermask.run(runner, weights="signed_constant", samples=1)
+    supermask.run(runner, weights="init", samples=1)
+    assert len(calls) == 2  # a different weights setting is another network
+    with pytest.raises(HparamError, match="supermask weights must be one of"):
+        supermask.run(runner, weights="zeros")
+    with pytest.raises(HparamError, match="samples must be a positive integer"):
+        supermask.run(runner, samples=0)
+
+
+def test_cli_supermask_and_untrained_masks(tmp_path, capsys):
+    from lottery import cli
+
+    argv = ["supermask", "--preset", "lenet", "--profile", "smoke", "--trials", "1",
+            "--iterations", "20", "--no-progress", "--runs", str(tmp_path)]
+    assert cli.main(argv + ["--csv", str(tmp_path / "s.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy at early stop (%)" in out and "weights kept (%)" in out
+    assert len(list(tmp_path.rglob("supermask/supermask-t0-*.pt"))) == 1
+    assert cli.main(argv + ["--at-init"]) == 0
+    out = capsys.readouterr().out
+    assert "large_final_same_sign" in out and "signed_constant" in out
+    with pytest.raises(SystemExit):
+        cli.main(argv + ["--weights", "zeros"])
+    assert "invalid choice" in capsys.readouterr().err
