@@ -1,4 +1,4 @@
-"""Command line: ``python -m lottery {models,presets,imp,oneshot,train} ...``.
+"""Command line: ``python -m lottery {models,presets,imp,oneshot,train,atinit} ...``.
 
 ``imp``, ``oneshot`` and ``train`` resolve a preset under a profile (see :mod:`lottery.presets`),
 apply the flags as overrides -- one flag per hyperparameter, generated from the dataclasses
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from lottery import download, flags
+from lottery import cheap_cli, download, flags
 from lottery.data import DATA_ENV, DataUnavailable, load
 from lottery.experiments import Runner
 from lottery.models import describe_models
@@ -131,6 +131,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                          help=f"short for --oneshot_rounds (default: {DEFAULT_ROUNDS})")
     sub.add_parser("train", parents=[shared], help="train the dense network only",
                    description="Train the preset's dense network (level 0) for every trial.")
+    cheap_cli.add_parser(sub, shared, defaults)
     return parser
 
 
@@ -262,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "presets":
             print(describe_presets())
             return 0
+        if args.command == "atinit":
+            return cheap_cli.run(args)
         return run_experiment(args)
     except KeyboardInterrupt:
         print("interrupted; finished networks are kept in the run store", file=sys.stderr)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from lottery import cheap_claims
 from lottery.experiments import ExperimentResult
 
 Results = Mapping[str, "ExperimentResult | pd.DataFrame"]
@@ -225,6 +226,7 @@ CLAIMS: dict[str, list[Claim]] = {
     "02_conv_cifar10": _conv_claims(),
     "03_vgg_resnet_rewinding": _scale_claims(),
 }
+CLAIMS["07_cheap_tickets"] = cheap_claims.claims()
 
 
 def _frame(value: ExperimentResult | pd.DataFrame) -> pd.DataFrame:

@@ -22,7 +22,7 @@ COMMON = {"profile", "device", "data_root", "trials", "seed", "output_dir"}
 
 def test_notebooks_exist():
     assert [p.stem for p in NOTEBOOKS] == ["01_lenet_mnist", "02_conv_cifar10",
-                                          "03_vgg_resnet_rewinding"]
+                                          "03_vgg_resnet_rewinding", "07_cheap_tickets"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
