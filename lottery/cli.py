@@ -1,5 +1,5 @@
 """Command line: ``python -m lottery {models,presets,data,store,imp,oneshot,train,transfer,
-supermask} ...`` (installed as the ``lottery`` command too).
+supermask,atinit} ...`` (installed as the ``lottery`` command too).
 
 ``imp``, ``oneshot`` and ``train`` resolve a preset under a profile (see :mod:`lottery.presets`),
 apply the flags as overrides -- one flag per hyperparameter, generated from the dataclasses
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from lottery import download, flags, housekeeping
+from lottery import cheap_cli, download, flags, housekeeping
 from lottery.data import DATA_ENV, DataUnavailable, load
 from lottery.executors import ADDRESS_ENV, EXECUTOR_ENV, EXECUTORS, ExecutorError, make_executor
 from lottery.experiments import Runner
@@ -173,6 +173,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     _transfer_parser(sub, shared)
     add_stability_parser(sub, shared)
     _supermask_parser(sub, shared)
+    cheap_cli.add_parser(sub, shared, defaults)
     return parser
 
 
@@ -393,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_transfer(args)
         if args.command == "stability":
             return run_stability(args)
+        if args.command == "atinit":
+            return cheap_cli.run(args)
         return run_experiment(args)
     except KeyboardInterrupt:
         print("interrupted; finished networks are kept in the run store", file=sys.stderr)

@@ -289,6 +289,13 @@ class Session:
                                   for k in scaled])  # side by side under ray
         return dict(zip(scaled, runs, strict=True))
 
+    def cheap(self, preset: str, plan, **overrides):
+        """Cheap masks beside IMP on ``preset`` (a :class:`lottery.cheap.Plan`): the notebook's
+        one call; see :func:`lottery.cheap.run`."""
+        from lottery.cheap import run
+
+        return run(self.runner(self.hparams(preset, **overrides)), plan)
+
     def title(self, text: str) -> str:
         """A figure title naming the data (marked "synthetic data" when it is)."""
         return f"{text} -- {self.data_label}, profile {self.profile}"
