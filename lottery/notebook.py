@@ -214,8 +214,8 @@ class Session:
         if self.retarget:
             overrides = {"data__dataset": SYNTHETIC_STAND_IN[self.dataset] if self.synthetic
                          else self.dataset} | overrides
-        return experiment_hparams(preset, self.profile, synthetic=self.synthetic,
-                                  trials=self.trials, seed=self.seed, **overrides)
+        overrides = {"trials": self.trials, "seed": self.seed} | overrides  # a call's own win
+        return experiment_hparams(preset, self.profile, synthetic=self.synthetic, **overrides)
 
     def on(self, dataset: str) -> Session:
         """This session on a second ``dataset`` (every preset moved to it), decided as
@@ -317,28 +317,6 @@ class Session:
         record.update(verdicts={kind: _tally(table[kind]) for kind in ("direction", "number")})
         return table
 
-
-def _tally(verdicts: pd.Series) -> dict[str, int]:
-    """Counts of pass / fail / n/a in a verdict column (labels after the first word dropped)."""
-    return verdicts.astype(str).str.split().str[0].value_counts().to_dict()
-
-
-def experiment_hparams(preset: str, profile: str, *, synthetic: bool, trials: int | None = None,
-                       seed: int = 0, **overrides) -> ExperimentHparams:
-    """A notebook's experiment: ``preset`` under ``profile``, its trials and seed, then
-    ``overrides`` (what :meth:`Session.hparams` runs and the estimate counts)."""
-    changes: dict = {"seed": seed} | ({"trials": trials} if trials is not None else {})
-    hp = resolve(preset, profile, synthetic=synthetic)
-    return hp.replace(**changes).replace(**overrides)
-
-
-def rewind_points(base: ExperimentHparams, preset: str, ks: Sequence[int]) -> list[int]:
-    """The rewind iterations ``ks`` (paper iterations) scaled like ``base``'s training,
-    without duplicates and inside training."""
-    factor = base.training.iterations / PRESETS[preset].training.iterations
-    scaled = sorted({0 if k == 0 else max(1, round(k * factor)) for k in ks})
-    return [k for k in scaled if k < base.training.iterations]
-
     def stability_study(self, preset: str, *, levels: Sequence[int], focus_level: int,
                         rewind_ks: Sequence[int], connectivity_level: int, line_points: int = 11,
                         iterations: int | None = None, info_inputs: int = 2000,
@@ -421,6 +399,29 @@ def rewind_points(base: ExperimentHparams, preset: str, ks: Sequence[int]) -> li
 
 
 @lru_cache(maxsize=4)
+
+
+def _tally(verdicts: pd.Series) -> dict[str, int]:
+    """Counts of pass / fail / n/a in a verdict column (labels after the first word dropped)."""
+    return verdicts.astype(str).str.split().str[0].value_counts().to_dict()
+
+
+def experiment_hparams(preset: str, profile: str, *, synthetic: bool, trials: int | None = None,
+                       seed: int = 0, **overrides) -> ExperimentHparams:
+    """A notebook's experiment: ``preset`` under ``profile``, its trials and seed, then
+    ``overrides`` (what :meth:`Session.hparams` runs and the estimate counts)."""
+    changes: dict = {"seed": seed} | ({"trials": trials} if trials is not None else {})
+    hp = resolve(preset, profile, synthetic=synthetic)
+    return hp.replace(**changes).replace(**overrides)
+
+
+def rewind_points(base: ExperimentHparams, preset: str, ks: Sequence[int]) -> list[int]:
+    """The rewind iterations ``ks`` (paper iterations) scaled like ``base``'s training,
+    without duplicates and inside training."""
+    factor = base.training.iterations / PRESETS[preset].training.iterations
+    scaled = sorted({0 if k == 0 else max(1, round(k * factor)) for k in ks})
+    return [k for k in scaled if k < base.training.iterations]
+
 def _data(d: DataHparams, device: str, root: Path) -> DataBundle:
     """The data of ``d`` (cached by the data hyperparameters alone: a notebook's experiments
     share their dataset whatever their training recipes)."""

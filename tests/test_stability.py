@@ -298,7 +298,7 @@ def _claim_tables(reinit_gap: float) -> dict[str, pd.DataFrame]:
 
 def test_claims_pass_and_fail_on_constructed_tables():
     verdicts = report.paper_vs_ours("05_stability_and_overlap", _claim_tables(10.0), "quick",
-                                    synthetic=False).set_index("claim").verdict
+                                    synthetic=False).set_index("claim").number.str.split().str[0]
     assert verdicts["10.7%: data-order distance, random reinit minus ticket"] == "pass"
     assert verdicts["LeNet 10.7%: data-order distance (L2), ticket"] == "n/a"  # quick: no tol.
     assert verdicts["ticket 10.7%: data-order distance at k=0 minus at the latest k (later "
@@ -306,7 +306,7 @@ def test_claims_pass_and_fail_on_constructed_tables():
     assert verdicts["10.7%: masks of two inits (same data order), Jaccard / chance"] == "pass"
     assert verdicts["ticket 10.7%: kept / pruned mean |init| (smallest over layers)"] == "pass"
     worse = report.paper_vs_ours("05_stability_and_overlap", _claim_tables(-5.0), "quick",
-                                 synthetic=False).set_index("claim").verdict
+                                 synthetic=False).set_index("claim").number.str.split().str[0]
     assert worse["10.7%: data-order distance, random reinit minus ticket"] == "fail"
     other = report.paper_vs_ours("05_stability_and_overlap", {"conv2_stability": pd.DataFrame()},
                                  "quick", synthetic=False)
