@@ -398,9 +398,6 @@ class Session:
         return supermask.run(self.runner(hp), weights=weights)
 
 
-@lru_cache(maxsize=4)
-
-
 def _tally(verdicts: pd.Series) -> dict[str, int]:
     """Counts of pass / fail / n/a in a verdict column (labels after the first word dropped)."""
     return verdicts.astype(str).str.split().str[0].value_counts().to_dict()
@@ -422,6 +419,7 @@ def rewind_points(base: ExperimentHparams, preset: str, ks: Sequence[int]) -> li
     scaled = sorted({0 if k == 0 else max(1, round(k * factor)) for k in ks})
     return [k for k in scaled if k < base.training.iterations]
 
+@lru_cache(maxsize=4)
 def _data(d: DataHparams, device: str, root: Path) -> DataBundle:
     """The data of ``d`` (cached by the data hyperparameters alone: a notebook's experiments
     share their dataset whatever their training recipes)."""
