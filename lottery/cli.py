@@ -314,6 +314,20 @@ def summarize(results):
     return table.sort_index(level="level", sort_remaining=False).rename(columns=SUMMARY)
 
 
+def report_results(args: argparse.Namespace, results, store_root) -> int:
+    """Print the summary table and write ``--csv``; a CSV that cannot be written is one line,
+    the results staying in the store."""
+    print(summarize(results).to_string(float_format=lambda x: f"{x:.2f}"))
+    if args.csv:
+        try:
+            results.to_csv(args.csv, index=False)
+        except OSError as e:
+            return _error(f"--csv {args.csv}: {e.strerror or e}; the results are kept in "
+                          f"{store_root} (rerun to write the table)")
+        print(f"results written to {args.csv}")
+    return 0
+
+
 def _error(message) -> int:
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
     return 1
@@ -344,15 +358,7 @@ def run_experiment(args: argparse.Namespace) -> int:
         return _error(f"{e}; finished networks are kept in {runner.store.root}")
     finally:
         runner.executor.finished(runner)
-    print(summarize(result.results).to_string(float_format=lambda x: f"{x:.2f}"))
-    if args.csv:
-        try:
-            result.results.to_csv(args.csv, index=False)
-        except OSError as e:
-            return _error(f"--csv {args.csv}: {e.strerror or e}; the results are kept in "
-                          f"{runner.store.root} (rerun to write the table)")
-        print(f"results written to {args.csv}")
-    return 0
+    return report_results(args, result.results, runner.store.root)
 
 
 def run_supermask(args: argparse.Namespace, runner: Runner) -> int:
@@ -498,15 +504,7 @@ def run_transfer(args: argparse.Namespace) -> int:
         return _error(e)
     except OSError as e:
         return _error(f"{e}; finished networks are kept in {source.store.root}")
-    print(summarize(result.results).to_string(float_format=lambda x: f"{x:.2f}"))
-    if args.csv:
-        try:
-            result.results.to_csv(args.csv, index=False)
-        except OSError as e:
-            return _error(f"--csv {args.csv}: {e.strerror or e}; the results are kept in "
-                          f"{source.store.root} (rerun to write the table)")
-        print(f"results written to {args.csv}")
-    return 0
+    return report_results(args, result.results, source.store.root)
 
 
 def add_stability_parser(sub, shared: argparse.ArgumentParser) -> None:

@@ -46,3 +46,19 @@ def interrupt_at(monkeypatch):
             return original(self, i)
         monkeypatch.setattr(MemberBatches, "get", original if iteration is None else get)
     return arm
+
+
+@pytest.fixture
+def trained(monkeypatch):
+    """The member counts of every training call made while the test runs."""
+    from lottery import experiments
+
+    calls: list[int] = []
+    original = experiments.train
+
+    def counting(model_hp, hp, data, members, **kwargs):
+        calls.append(len(members))
+        return original(model_hp, hp, data, members, **kwargs)
+
+    monkeypatch.setattr(experiments, "train", counting)
+    return calls

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lottery import atinit, cheap, cheap_claims, cheap_methods, cheap_tables, cli, experiments
+from lottery import atinit, cheap, cheap_claims, cheap_methods, cheap_tables, cli
 from lottery.cheap import CheapStage, Plan, Spec, StopRule
 from lottery.experiments import Runner, init_seed
 from lottery.hparams import HparamError, PruningHparams
@@ -39,20 +39,6 @@ def smoke_hp(**overrides):
 
 def runner(root, **overrides) -> Runner:
     return Runner(smoke_hp(**overrides), store=RunStore(root), speed=EAGER, progress=False)
-
-
-@pytest.fixture
-def trained(monkeypatch):
-    """The member counts of every training call made while the test runs."""
-    calls: list[int] = []
-    original = experiments.train
-
-    def counting(model_hp, hp, data, members, **kwargs):
-        calls.append(len(members))
-        return original(model_hp, hp, data, members, **kwargs)
-
-    monkeypatch.setattr(experiments, "train", counting)
-    return calls
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lottery import experiments, mask0, mask1
+from lottery import mask0, mask1
 from lottery.deconstruct import (
     DeconstructRunner,
     evaluate_states,
@@ -45,20 +45,6 @@ def mnist_like():
     from lottery.data import load
 
     return load("synthetic_mnist", val_size=500)
-
-
-@pytest.fixture
-def trained(monkeypatch):
-    """The member counts of every training call made while the test runs."""
-    calls: list[int] = []
-    original = experiments.train
-
-    def counting(model_hp, hp, data, members, **kwargs):
-        calls.append(len(members))
-        return original(model_hp, hp, data, members, **kwargs)
-
-    monkeypatch.setattr(experiments, "train", counting)
-    return calls
 
 
 def lenet_state(seed: int):

@@ -33,20 +33,6 @@ def table(result):
         drop=True)
 
 
-@pytest.fixture
-def trained(monkeypatch):
-    """The member counts of every training call made while the test runs."""
-    calls: list[int] = []
-    original = experiments.train
-
-    def counting(model_hp, hp, data, members, **kwargs):
-        calls.append(len(members))
-        return original(model_hp, hp, data, members, **kwargs)
-
-    monkeypatch.setattr(experiments, "train", counting)
-    return calls
-
-
 def pinned_rows(result) -> list[dict]:
     rows = []
     for _, row in result.results.sort_values(["level", "variant", "trial"]).iterrows():

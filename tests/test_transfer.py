@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lottery import cli, experiments, transfer_claims
+from lottery import cli, transfer_claims
 from lottery.data import DataUnavailable, load
 from lottery.experiments import Runner, data_seed, init_seed
 from lottery.hparams import HparamError
@@ -32,20 +32,6 @@ def smoke(**overrides):
 
 def runner(hp, store, data=None) -> Runner:
     return Runner(hp, store=store, data=data, progress=False)
-
-
-@pytest.fixture
-def trained(monkeypatch):
-    """The member counts of every training call made while the test runs."""
-    calls: list[int] = []
-    original = experiments.train
-
-    def counting(model_hp, hp, data, members, **kwargs):
-        calls.append(len(members))
-        return original(model_hp, hp, data, members, **kwargs)
-
-    monkeypatch.setattr(experiments, "train", counting)
-    return calls
 
 
 def rows(result, variant="ticket"):
