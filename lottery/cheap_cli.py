@@ -32,13 +32,13 @@ def add_parser(sub, shared: argparse.ArgumentParser, defaults: ExperimentHparams
     g.add_argument("--method", required=True, choices=list(cheap_methods.METHODS),
                    help="magnitude_init, snip, grasp, synflow (at init), early_bird (magnitude "
                         "at iteration t), random")
-    g.add_argument("--densities", required=True, type=flags.parser_for(tuple[float, ...]),
+    g.add_argument("--densities", required=True, type=_typed("densities", tuple[float, ...]),
                    metavar="LIST", help="comma list of target densities (fractions)")
     g.add_argument("--layers", choices=["global", "imp"],
                    help="global: one threshold across layers (as published; default for the "
                         "at-init methods); imp: the IMP ticket's per-layer densities (trains "
                         "the IMP tickets first; default for random)")
-    g.add_argument("--t", type=flags.parser_for(tuple[int, ...]), metavar="LIST", default=(),
+    g.add_argument("--t", type=_typed("t", tuple[int, ...]), metavar="LIST", default=(),
                    help="early_bird: comma list of iterations t of the dense run")
     g.add_argument("--stop-rule", action="store_true",
                    help="early_bird: also the mask where You et al.'s stopping rule fires")

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from lottery.cheap import CheapResult
 from lottery.cheap_methods import AT_INIT, METHODS
@@ -32,6 +33,7 @@ def _family(method: str) -> str:
     return "at init (IMP layers)" if method.endswith("(IMP layers)") else "at init"
 
 
+PLAIN = FuncFormatter(lambda v, _: f"{v:g}")
 MARKERS = {"after training": "s", "early-bird": "^", "random": "x", "at init": "o",
            "at init (IMP layers)": "D"}
 
@@ -119,6 +121,8 @@ def plot_layers(result: CheapResult, densities: Sequence[float],
         keep = [m for m in (methods or table.index) if m in table.index]
         table.loc[keep].T.plot.bar(ax=ax, width=0.85, rot=0)
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(PLAIN)
+        ax.yaxis.set_minor_formatter(PLAIN)
         ax.set_ylabel("weights kept in the layer (%)")
         ax.set_title(f"target {100 * density:.3g}% overall", fontsize=9)
         ax.legend(fontsize=6)
