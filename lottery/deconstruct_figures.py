@@ -2,7 +2,9 @@
 
 Curves are against percent of weights remaining (log scale, 100 on the left) through
 :func:`lottery.figures.plot_metric_vs_remaining`; line styles reuse its three kinds: solid for
-the ticket and the criteria, dashed for alternatives, dotted for the random floor.
+the ticket and the criteria, dashed for alternatives, dotted for the random floor. The LTH's
+numbers (the stars :mod:`lottery.figures` draws on LTH curves) are left off: these are Zhou et
+al.'s comparisons, whose numbers are in the paper-vs-ours table.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from lottery import figures
@@ -25,6 +28,17 @@ ACTION_NAMES = {"ticket": "rewind to init (ticket)", "reinit": "random reinit",
                 "freeze_shrunk_to_zero": "moved toward zero → 0, others at init"}
 
 
+def _zhou(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without the preset column, so no LTH numbers are drawn on Zhou's curves."""
+    return frame.drop(columns=["preset"], errors="ignore")
+
+
+def colours(labels) -> dict[str, tuple]:
+    """One colour per label, from 20 (eleven criteria would repeat tab10's)."""
+    cycle = colormaps["tab20"].colors
+    return {label: cycle[i % len(cycle)] for i, label in enumerate(dict.fromkeys(labels))}
+
+
 def _style(label: str) -> str:
     if label == "random":
         return DOTTED
@@ -33,8 +47,8 @@ def _style(label: str) -> str:
 
 def criteria_frame(results: Mapping[str, ExperimentResult]) -> pd.DataFrame:
     """One long frame of every criterion's tickets (the shared dense net included)."""
-    return figures.combine(*[figures.series(r, c).assign(kind=_style(c))
-                             for c, r in results.items()])
+    return _zhou(figures.combine(*[figures.series(r, c).assign(kind=_style(c))
+                                   for c, r in results.items()]))
 
 
 def plot_criteria(by_model: Mapping[str, Mapping[str, ExperimentResult]],
@@ -47,7 +61,8 @@ def plot_criteria(by_model: Mapping[str, Mapping[str, ExperimentResult]],
     for row, (model, results) in zip(axes, by_model.items(), strict=True):
         frame = criteria_frame(results)
         for i, (ax, metric) in enumerate(zip(row, metrics, strict=True)):
-            figures.plot_metric_vs_remaining(frame, metric, ax=ax, legend=i == 0, title=model)
+            figures.plot_metric_vs_remaining(frame, metric, ax=ax, legend=i == 0, title=model,
+                                             colours=colours(frame.series))
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -63,7 +78,7 @@ def actions_frame(result: ExperimentResult | Mapping[str, ExperimentResult],
         else:
             part = figures.series(result, ACTION_NAMES.get(v, v), v)
         parts.append(part.assign(kind=SOLID if v in ("ticket", "zero") else DASHED))
-    return figures.combine(*parts)
+    return _zhou(figures.combine(*parts))
 
 
 def plot_actions(panels: Mapping[str, pd.DataFrame], metric: str = "early_stop_test_acc",
@@ -90,7 +105,8 @@ def plot_untrained(table: pd.DataFrame, title: str = "", chance: float = 10.0) -
         rows = table[table.start == start]
         frame = rows.assign(series=rows.criterion, kind=rows.criterion.map(_style))
         figures.plot_metric_vs_remaining(frame, "test_acc", ax=ax,
-                                         title=START_NAMES.get(start, start))
+                                         title=START_NAMES.get(start, start),
+                                         colours=colours(table.criterion))
         ax.axhline(chance, color="0.5", lw=1, ls=":")
         ax.set_ylabel("test accuracy, untrained (%)")
     fig.suptitle(title)

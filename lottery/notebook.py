@@ -343,13 +343,19 @@ class Session:
                               store=self.store, device=self.device)
 
     # --- Deconstructing lottery tickets (Zhou et al. 2019; notebook 04) -----------------------
-    def deconstruct_runner(self, hp: ExperimentHparams, every: int = 1, mask0: str = "zero"):
-        """A :class:`~lottery.deconstruct.DeconstructRunner` of ``hp`` on this session."""
-        from lottery.deconstruct import DeconstructRunner
+    def deconstruct_runner(self, hp: ExperimentHparams, every: int = 1, mask0: str = "zero",
+                           label: str = ""):
+        """A :class:`~lottery.deconstruct.DeconstructRunner` of ``hp`` on this session,
+        reporting its progress as :meth:`runner`'s do."""
+        from lottery.deconstruct import ProgressDeconstructRunner
 
-        return DeconstructRunner(hp, every=every, mask0=mask0, store=self.store,
-                                 device=self.device,
-                                 data=_data(hp.data, self.device, self.data_root), progress=False)
+        device = self.device if self.executor.name == "local" else "cpu"
+        calibration = Calibration(self.store.root, self.device, measure_cost=None)
+        return ProgressDeconstructRunner(hp, every=every, mask0=mask0, label=label,
+                                         cost_of=calibration.cost, store=self.store,
+                                         device=device,
+                                         data=_data(hp.data, device, self.data_root),
+                                         executor=self.executor)
 
     def criteria(self, preset: str, criteria: Sequence[str], every: int = 1,
                  **overrides) -> dict[str, ExperimentResult]:
@@ -358,23 +364,28 @@ class Session:
         together (no controls unless ``overrides`` name some)."""
         from lottery.deconstruct import sweep
 
+        self._ran("criteria", preset, overrides, criteria=list(criteria), every=every)
         hp = self.hparams(preset, **({"controls": ()} | overrides))
-        return sweep({c: self.deconstruct_runner(hp.replace(pruning__criterion=c), every)
+        return sweep({c: self.deconstruct_runner(hp.replace(pruning__criterion=c), every,
+                                                 label=f"criteria {preset}")
                       for c in criteria})
 
     def mask1(self, preset: str, actions: Sequence[str], every: int = 1,
               **overrides) -> ExperimentResult:
         """IMP of ``preset`` with the mask-1 ``actions`` (variants) trained beside each ticket."""
+        self._ran("mask1", preset, overrides, actions=list(actions), every=every)
         hp = self.hparams(preset, **overrides).replace(controls=tuple(actions))
-        return self.deconstruct_runner(hp, every).imp()
+        return self.deconstruct_runner(hp, every, label=f"mask-1 {preset}").imp()
 
     def mask0(self, preset: str, actions: Sequence[str], every: int = 1,
               **overrides) -> dict[str, ExperimentResult]:
         """IMP of ``preset`` once per mask-0 action (an IMP lineage each): {action: result}."""
         from lottery.deconstruct import sweep
 
+        self._ran("mask0", preset, overrides, actions=list(actions), every=every)
         hp = self.hparams(preset, **overrides).replace(controls=())
-        return sweep({a: self.deconstruct_runner(hp, every, a) for a in actions})
+        return sweep({a: self.deconstruct_runner(hp, every, a, label=f"mask-0 {preset}")
+                      for a in actions})
 
     def untrained(self, preset: str, criteria: Sequence[str], rounds: Sequence[float],
                   **overrides) -> pd.DataFrame:
@@ -383,8 +394,9 @@ class Session:
         beyond the dense nets the masks come from)."""
         from lottery.deconstruct import untrained_accuracy
 
-        return untrained_accuracy(self.runner(self.hparams(preset, **overrides)), criteria,
-                                  rounds)
+        self._ran("untrained", preset, overrides, criteria=list(criteria), rounds=list(rounds))
+        return untrained_accuracy(self.runner(self.hparams(preset, **overrides),
+                                              f"supermasks {preset}"), criteria, rounds)
 
     def learned_supermask(self, preset: str, lr: float | None = None,
                           iterations: int | None = None, weights: str = "signed_constant",
@@ -395,7 +407,8 @@ class Session:
 
         hp = supermask.hparams(self.hparams(preset, **overrides),
                                lr=lr or supermask.DEFAULT_LR, iterations=iterations)
-        return supermask.run(self.runner(hp), weights=weights)
+        self._ran("learned_supermask", preset, overrides, lr=lr, iterations=iterations)
+        return supermask.run(self.runner(hp, f"learned supermask {preset}"), weights=weights)
 
 
 def _tally(verdicts: pd.Series) -> dict[str, int]:

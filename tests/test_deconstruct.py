@@ -4,6 +4,7 @@ the stages (lineages every n rounds, mask-0 identities, sweeps, untrained masks)
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import torch
 
@@ -390,7 +391,7 @@ def test_profile_cut():
     assert every == 2 and cut == {"levels": 16, "training__iterations": 2500, "trials": 1,
                                   "training__test_curve": False}
     assert "trials" not in profile_cut("quick", QUICK, trials=3)[0]
-    assert profile_cut("smoke", QUICK)[1] == 2 and profile_cut("paper", QUICK) == (
+    assert profile_cut("smoke", QUICK)[1] == 6 and profile_cut("paper", QUICK) == (
         {"training__test_curve": False}, 1)
     hp = resolve("lenet", "quick", **cut)
     assert hp.training.iterations == 2500 and hp.levels == 16
@@ -463,3 +464,80 @@ def test_session_sweeps_share_the_large_final_tickets(tmp_path, monkeypatch, tra
     for other in (mask1_result.results, mask0_result["zero"].results):
         rows = other[other.variant == "ticket"].reset_index(drop=True)
         assert rows.equals(ticket.reset_index(drop=True))
+
+
+# --- paper vs ours on constructed results with known answers -----------------------------------
+
+def _lineage(acc: dict[str, float], levels=range(2, 17, 2), trials=2):
+    """A results frame: the dense net (98%) and ``acc[variant]`` at every level."""
+    rows = [{"method": "imp", "trial": t, "level": 0, "variant": "ticket",
+             "percent_remaining": 100.0, "early_stop_test_acc": 0.98,
+             "early_stop_iteration": 3000} for t in range(trials)]
+    rows += [{"method": "imp", "trial": t, "level": lv, "variant": v,
+              "percent_remaining": 100 * 0.8 ** lv, "early_stop_test_acc": a + 0.0001 * t,
+              "early_stop_iteration": 2000} for lv in levels for v, a in acc.items()
+             for t in range(trials)]
+    return pd.DataFrame(rows)
+
+
+def _untrained(best: dict[tuple[str, str], float], trials=2):
+    rows = [{"trial": t, "criterion": c, "start": s, "rounds": r,
+             "percent_remaining": 100 * 0.8 ** r, "test_acc": a - 0.01 * abs(r - 4)}
+            for (c, s), a in best.items() for r in (2, 4, 8) for t in range(trials)]
+    return pd.DataFrame(rows)
+
+
+def _zhou_world(holds: bool) -> dict:
+    good = {"large_final": .98, "magnitude_increase": .979, "movement": .975,
+            "large_init_large_final": .974, "large_init": .97, "random": .95,
+            "small_final": .90, "small_init": .91, "small_init_small_final": .90}
+    if not holds:  # small criteria on top, random at the bottom
+        good = {c: 1.88 - a for c, a in good.items()}
+    mask1_acc = {"ticket": .98, "reinit": .96, "reshuffle": .961, "signed_constant": .978,
+                 "random_magnitudes": .975, "random_signs": .962}
+    if not holds:
+        mask1_acc = {"ticket": .95, "reinit": .97, "reshuffle": .97, "signed_constant": .93,
+                     "random_magnitudes": .94, "random_signs": .96}
+    zero, freeze = (.98, .95) if holds else (.95, .98)
+    lfss = (.85, .87) if holds else (.40, .45)
+    learned_acc = .955 if holds else .40
+    from lottery.deconstruct_claims import paper_results
+
+    untrained = _untrained({("large_final_same_sign", "init"): lfss[0],
+                            ("large_final_same_sign", "signed_constant"): lfss[1],
+                            ("random", "init"): .11, ("random", "signed_constant"): .11})
+    learned = pd.DataFrame({"trial": [0, 1], "level": 0, "variant": "supermask",
+                            "early_stop_test_acc": learned_acc, "density": .5,
+                            "percent_remaining": 50.0})
+    return paper_results({c: _lineage({"ticket": a}) for c, a in good.items()},
+                         _lineage(mask1_acc), {"zero": _lineage({"ticket": zero}),
+                                               "freeze_init": _lineage({"ticket": freeze})},
+                         untrained, learned)
+
+
+def test_claims_pass_where_zhou_holds_and_fail_where_reversed():
+    from lottery import report
+
+    good = report.verdicts("04_deconstructing_tickets", _zhou_world(True), "paper", False)
+    bad = report.verdicts("04_deconstructing_tickets", _zhou_world(False), "paper", False)
+    assert len(good) == len(bad) == len(report.CLAIMS["04_deconstructing_tickets"]) == 10
+    for g, b in zip(good, bad, strict=True):
+        assert g.direction.startswith("pass"), (g.claim.claim, g.direction, g.where)
+        assert b.direction.startswith("fail"), (b.claim.claim, b.direction, b.where)
+        if g.claim.paper == g.claim.paper:  # a number to compare (not NaN)
+            assert g.number == "pass" and b.number == "fail", g.claim.claim
+    best = next(v for v in good if v.claim.claim.startswith("criteria: best"))
+    assert best.mean == pytest.approx(0.5, abs=0.01) and "best other: movement" in best.where
+    smoke = report.verdicts("04_deconstructing_tickets", _zhou_world(True), "smoke", False)
+    assert all(v.direction == "n/a" and v.number == "n/a" for v in smoke)
+
+
+def test_claims_not_measured_without_sparse_levels():
+    from lottery import report
+
+    world = _zhou_world(True)
+    world["mask1"] = _lineage({"ticket": .98, "reinit": .96}, levels=[2])  # 64%: not sparse
+    verdict = {v.claim.claim: v for v in report.verdicts("04_deconstructing_tickets", world,
+                                                         "paper", False)}
+    reinit = verdict["mask-1: rewind to init minus random reinit (pp, < 30% remaining)"]
+    assert reinit.direction == "n/a" and reinit.where.startswith("not measured")
