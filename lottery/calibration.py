@@ -45,14 +45,18 @@ class Cost:
     startup_s: float = 0.0  # once per process: the first call's compilation
 
 
+def machine_key(device: str) -> dict:
+    """What a cost depends on besides the work: the device, threads and torch version."""
+    return {"device": str(torch.device(device)), "device_name": device_name(device),
+            "threads": torch.get_num_threads(), "torch": versions()["torch"]}
+
+
 def cost_key(hp: ExperimentHparams, members: int, device: str,
              speed: SpeedOptions = DEFAULT_SPEED) -> dict:
     """Everything a measured cost depends on (its cache key)."""
     spec = DATASETS[hp.data.dataset]
     t = hp.training
-    return {"device": str(torch.device(device)), "device_name": device_name(device),
-            "threads": torch.get_num_threads(), "torch": versions()["torch"],
-            "model": to_dict(hp.model), "input": list(spec.input_shape),
+    return {**machine_key(device), "model": to_dict(hp.model), "input": list(spec.input_shape),
             "classes": spec.num_classes, "augment": spec.augment, "optimizer": t.optimizer,
             "batch_size": t.batch_size, "members": members, "speed": speed.key()}
 
@@ -181,3 +185,10 @@ class Calibration:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(json.dumps(table, indent=1, sort_keys=True), self.path)
         return Cost(**{f.name: entry[f.name] for f in dataclasses.fields(Cost)})
+
+    def startup(self) -> float:
+        """Seconds a fresh process spends compiling on its first training call (the optimizer
+        update on a CPU), as measured by the first calibration on this device; 0 if none."""
+        here = machine_key(self.device)
+        return max([entry["startup_s"] for entry in self._read().values()
+                    if all(entry["key"].get(k) == v for k, v in here.items())], default=0.0)
