@@ -232,8 +232,10 @@ def estimate(notebook: str, profile: str, device: str, planned: list[Planned],
 
 def duration(seconds: float) -> str:
     """``seconds`` rounded the way a person says it: 40 s, 7 min, 2 h 10 min, 3.5 days."""
+    if seconds < 0.5:
+        return "<1 s"
     if seconds < 60:
-        return f"{max(1, round(seconds))} s"
+        return f"{round(seconds)} s"
     if seconds < 3600:
         return f"{round(seconds / 60)} min"
     if seconds < 48 * 3600:
