@@ -42,7 +42,7 @@ class Cost:
     step_s: float
     eval_s: float
     call_s: float = 0.0
-    startup_s: float = 0.0  # once per process: the first call's compilation
+    startup_s: float = 0.0  # the first call's extra time in the calibrating process (a record)
 
 
 def machine_key(device: str) -> dict:
@@ -185,10 +185,3 @@ class Calibration:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(json.dumps(table, indent=1, sort_keys=True), self.path)
         return Cost(**{f.name: entry[f.name] for f in dataclasses.fields(Cost)})
-
-    def startup(self) -> float:
-        """Seconds a fresh process spends compiling on its first training call (the optimizer
-        update on a CPU), as measured by the first calibration on this device; 0 if none."""
-        here = machine_key(self.device)
-        return max([entry["startup_s"] for entry in self._read().values()
-                    if all(entry["key"].get(k) == v for k, v in here.items())], default=0.0)

@@ -16,9 +16,9 @@ is off), and the final training-set and early-stop test evaluations. Networks st
 cost nothing; a network two experiments share (IMP's first level is one-shot's first target,
 every rewind point shares the dense runs) is counted once. Booked as a fixed overhead rather
 than priced: kernel start, imports, data loading and figures (:data:`NOTEBOOK_OVERHEAD_S`,
-measured on the 2-core CPU) plus the compilation a fresh process does on its first training
-call (as calibrated). Not counted: pruning and store writes, and a dense network already in the
-store retrained because it lacks a rewind snapshot (within one notebook this is counted).
+measured on the 2-core CPU, the optimizer's compilation included). Not counted: pruning and
+store writes, and a dense network already in the store retrained because it lacks a rewind
+snapshot (within one notebook this is counted).
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from lottery.plans import Planned
 from lottery.store import RunStore
 from lottery.training import evaluation_iterations
 
-# kernel start, imports, data loading, figures and store writes of one notebook: smoke LeNet
-# notebooks' wall time minus their training steps, 6-20 s on the project's (shared) 2-core CPU;
-# the first training call's compilation is measured by the calibration and added
-NOTEBOOK_OVERHEAD_S = 12.0
+# kernel start, imports, the CPU optimizer update's compilation (a few seconds once inductor's
+# cache holds it), data loading, figures and store writes of one notebook: smoke notebooks'
+# wall time minus their training steps, 6-20 s on the project's shared 2-core CPU
+NOTEBOOK_OVERHEAD_S = 10.0
 # (train, test) examples of the official splits; validation is held out of train
 OFFICIAL_SIZES = {"mnist": (60_000, 10_000), "fashion_mnist": (60_000, 10_000),
                   "kmnist": (60_000, 10_000), "cifar10": (50_000, 10_000),

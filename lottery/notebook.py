@@ -307,7 +307,6 @@ def estimate_notebook(notebook: str, parameters: Mapping, device: str, store: Ru
                               say=say)
     result = estimate.estimate(notebook, profile, device, planned, hparams, store,
                                calibration.cost, rewind_points)
-    result.overhead_s += calibration.startup()
     if calibration.measured:
         result.notes.append(f"calibrated just now: {', '.join(calibration.measured)} "
                             f"(cached in {_relative(calibration.path)})")

@@ -145,19 +145,6 @@ def test_calibration_measures_once_and_caches(tmp_path):
     assert entry["key"] == json.loads(json.dumps(cost_key(hp, 2, "cpu")))
 
 
-def test_the_first_calls_compilation_is_booked_once(tmp_path):
-    """The first calibration of a process measures the compile; the estimate adds it once."""
-    costs = iter([Cost(0.01, 0.0, 0.1, startup_s=4.0), Cost(0.02, 0.0, 0.1, startup_s=0.0)])
-    calibration = Calibration(tmp_path, "cpu", measure_cost=lambda *_: next(costs))
-    assert calibration.startup() == 0.0
-    calibration.cost(resolve("lenet", "smoke"), 2)
-    calibration.cost(resolve("lenet", "smoke"), 6)
-    assert calibration.startup() == 4.0
-    found = estimate_notebook("01_lenet_mnist", notebook_defaults(LENET) | {"profile": "smoke"},
-                              "cpu", RunStore(tmp_path), calibrate=False)
-    assert found.overhead_s == estimate.NOTEBOOK_OVERHEAD_S + 4.0
-
-
 def test_measure_returns_positive_costs(single_thread):
     cost = measure(resolve("lenet", "smoke"), 1, "cpu", EAGER)
     assert cost.step_s > 0 and cost.eval_s > 0 and math.isfinite(cost.call_s)
