@@ -42,7 +42,13 @@ class Cost:
     step_s: float
     eval_s: float
     call_s: float = 0.0
-    startup_s: float = 0.0  # once per process: the first call's compilation
+    startup_s: float = 0.0  # the first call's extra time in the calibrating process (a record)
+
+
+def machine_key(device: str) -> dict:
+    """What a cost depends on besides the work: the device, threads and torch version."""
+    return {"device": str(torch.device(device)), "device_name": device_name(device),
+            "threads": torch.get_num_threads(), "torch": versions()["torch"]}
 
 
 def cost_key(hp: ExperimentHparams, members: int, device: str,
@@ -50,9 +56,7 @@ def cost_key(hp: ExperimentHparams, members: int, device: str,
     """Everything a measured cost depends on (its cache key)."""
     spec = DATASETS[hp.data.dataset]
     t = hp.training
-    return {"device": str(torch.device(device)), "device_name": device_name(device),
-            "threads": torch.get_num_threads(), "torch": versions()["torch"],
-            "model": to_dict(hp.model), "input": list(spec.input_shape),
+    return {**machine_key(device), "model": to_dict(hp.model), "input": list(spec.input_shape),
             "classes": spec.num_classes, "augment": spec.augment, "optimizer": t.optimizer,
             "batch_size": t.batch_size, "members": members, "speed": speed.key()}
 

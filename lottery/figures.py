@@ -67,8 +67,8 @@ def series(data: ExperimentResult | pd.DataFrame, label: str, variant: str = "ti
     """Rows of one ``variant`` labelled ``label`` (column ``series``); controls start from the
     dense network (level 0), which they share with the ticket, unless ``include_dense`` is off.
     From an ExperimentResult the rows also carry its training length (for censored early
-    stops) and its preset when it ran on the paper's data or its stand-in (for the paper's
-    numbers: a LeNet ticket transferred to Fashion-MNIST gets none)."""
+    stops) and its preset when it ran on the paper's dataset (for the paper's numbers: none on
+    the synthetic stand-in, none for a LeNet ticket transferred to Fashion-MNIST)."""
     frame = _results(data)
     if isinstance(data, ExperimentResult):
         frame = frame.assign(preset=data.hparams.name if _paper_data(data.hparams) else "",
@@ -82,12 +82,9 @@ def series(data: ExperimentResult | pd.DataFrame, label: str, variant: str = "ti
 
 
 def _paper_data(hp) -> bool:
-    from lottery.presets import PRESETS, SYNTHETIC_STAND_IN
+    from lottery.presets import PRESETS
 
-    if hp.name not in PRESETS:
-        return False
-    paper = PRESETS[hp.name].data.dataset
-    return hp.data.dataset in (paper, SYNTHETIC_STAND_IN.get(paper))
+    return hp.name in PRESETS and hp.data.dataset == PRESETS[hp.name].data.dataset
 
 
 def labelled(results: Mapping[str, ExperimentResult | pd.DataFrame],
@@ -277,8 +274,8 @@ def caption(fig: Figure, frame: pd.DataFrame | None = None, text: str = "",
     and the triangles mean (for those drawn), then ``text``."""
     gids = {a.get_gid() for ax in fig.axes for a in ax.get_children()}
     n = trials if trials is not None else (trials_in(frame) if frame is not None else None)
-    parts = [f"Lines: mean over {n} trial{'s' * (n != 1)}; {spread}: minimum to maximum over "
-             f"trials (as in the paper)." if n else ""]
+    parts = [f"Lines: mean over {n} trials; {spread}: minimum to maximum over trials (as in "
+             f"the paper)." if n and n > 1 else "Lines: one trial (no spread to show)."]
     if PAPER in gids or PAPER_RELATIVE in gids:
         parts.append("Stars: the paper's numbers (PAPERS.md)" + (
             "; hollow: the paper's change from its dense network, drawn from ours (our "
@@ -386,7 +383,7 @@ def plot_accuracy_curves(result: ExperimentResult, levels: Sequence[int], varian
 
 def _paper_band(ax: plt.Axes, result: ExperimentResult, metric: str) -> None:
     band = paper_values.BANDS.get((result.hparams.name, metric))
-    if band:
+    if band and _paper_data(result.hparams):
         ax.axhspan(band[0], band[1], color="0.6", alpha=0.25, lw=0, zorder=0, label=band[2],
                    gid=PAPER_BAND)
 
@@ -472,6 +469,8 @@ def _paper_sweep_marks(ax: plt.Axes, result: ExperimentResult, metric: str) -> N
     from lottery.presets import PRESETS
 
     hp = result.hparams
+    if not _paper_data(hp):
+        return
     for p in paper_values.points_for(hp.name, metric):
         if p.percent == 100.0 and not p.relative:
             ax.axhline(p.value, color="k", ls=":", lw=1.2, gid=PAPER_LINE,

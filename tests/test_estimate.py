@@ -172,7 +172,7 @@ def test_parse_duration_refuses(text):
 
 def test_duration_reads_like_a_person_says_it():
     assert [estimate.duration(s) for s in (0.2, 42, 420, 7800, 3 * 86400)] == \
-        ["1 s", "42 s", "7 min", "2 h 10 min", "3.0 days"]
+        ["<1 s", "42 s", "7 min", "2 h 10 min", "3.0 days"]
 
 
 def test_budget_runs_what_fits_in_order():
