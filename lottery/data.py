@@ -93,6 +93,11 @@ class DataFileError(DataUnavailable):
         super().__init__(f"{what}; re-fetch it with {fix}")
         self.what = what
         self.paths = tuple(paths)
+        self.fix = fix
+
+    def __reduce__(self):
+        # rebuilt from its own fields: a Ray worker's error must reach the driver intact
+        return type(self), (self.what, self.paths, self.fix)
 
 
 @dataclass(frozen=True)

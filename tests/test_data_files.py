@@ -146,6 +146,19 @@ def test_label_out_of_range(mnist_root):
     assert info.value.paths == (mnist_root / "t10k-labels-idx1-ubyte",)
 
 
+def test_data_file_error_survives_pickling(mnist_root):
+    """A Ray worker's error reaches the driver pickled: message, fields and type intact."""
+    import pickle
+
+    (mnist_root / "t10k-labels-idx1-ubyte").write_bytes(idx(np.array([3, 1, 10, 12])))
+    with pytest.raises(DataFileError) as info:
+        load("mnist", val_size=2, download=False)
+    back = pickle.loads(pickle.dumps(info.value))
+    assert type(back) is DataFileError
+    assert (str(back), back.paths, back.what) == (str(info.value), info.value.paths,
+                                                  info.value.what)
+
+
 def test_missing_file_names_it_and_the_command(mnist_root, tmp_path):
     (mnist_root / "t10k-images-idx3-ubyte").unlink()
     assert message_of(root=tmp_path) == (
