@@ -329,7 +329,9 @@ class CheapStage:
     # --- one network per spec and trial -----------------------------------------------------
     def _layers_id(self, spec: Spec, trial: int) -> str | dict:
         if spec.layers == "imp":
-            return {"densities_of": self.runner.store.key_id(self.ticket(trial, spec.level)[0].key)}
+            # the ticket's network only (not its mask): the estimate names it without weights
+            ticket = self.chain[0][spec.level][trial]
+            return {"densities_of": self.runner.store.key_id(ticket.key)}
         if spec.layers == "preset":
             return {"pruning": to_dict(self.hp.pruning), "rounds": spec.level}
         return "global"
@@ -519,3 +521,13 @@ def _result(stage: CheapStage, pairs: list[tuple[dict, dict]]) -> CheapResult:
     return CheapResult(stage.hp, results, histories, masks, pd.DataFrame(
         stage.curves, columns=["trial", "level", "t", "to_previous", "to_oneshot", "density"]),
         dict(stage.levels), stage.flops, data.description, data.synthetic)
+
+
+def notebook_plan(hp: ExperimentHparams, paper: ExperimentHparams, *, densities, focus_densities,
+                  early_bird_ts, rewind_k: int) -> Plan:
+    """The plan notebook 07 runs for its parameters (its estimate builds the same one)."""
+    early = sorted({t for t in (scaled(hp, paper, t) for t in early_bird_ts)
+                    if t < hp.training.iterations})
+    return Plan(densities=tuple(densities), imp_layers=tuple(focus_densities),
+                shuffle=tuple(focus_densities), early_bird=tuple(early), stop_rule=StopRule(),
+                rewind=scaled(hp, paper, rewind_k) or None)

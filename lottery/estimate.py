@@ -99,10 +99,11 @@ def offline_runner(hp: ExperimentHparams, store: RunStore) -> Runner:
 
 # --- the networks an experiment trains ---------------------------------------------------------
 
-def steps(runner: Runner, method: str, snapshots: Sequence[int] = ()
-          ) -> list[tuple[str, list[Network]]]:
-    """(step name, networks) in the order ``runner.run(method)`` trains them."""
-    dense = runner.dense_networks(snapshots)
+def steps(runner: Runner, method: str, snapshots: Sequence[int] = (),
+          dense: list[Network] | None = None) -> list[tuple[str, list[Network]]]:
+    """(step name, networks) in the order ``runner.run(method)`` trains them (``dense``: the
+    dense networks when a stage names them itself)."""
+    dense = dense or runner.dense_networks(snapshots)
     nets, out = {0: dense}, [("level 0 (dense)", dense)]
     none = [None] * runner.hp.trials  # payloads: only needed to build weights, never here
     for level, parent, rounds in runner.schedule(method):
@@ -147,6 +148,30 @@ def missing_calls(hp: ExperimentHparams, named_steps: list[tuple[str, list[Netwo
     return calls, total, missing
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """Evaluation without training: ``networks`` networks of ``hp`` on ``examples`` each."""
+
+    step: str
+    hp: ExperimentHparams
+    networks: int
+    examples: int
+    members: int = 1  # priced with one network's per-example cost (no batching assumed)
+
+    def seconds(self, cost: Cost) -> float:
+        return self.networks * self.examples * cost.eval_s
+
+
+@dataclass
+class Work:
+    """What one planned call costs: its runs (hp, named steps), evaluations, and notes on what
+    is priced by count or not at all."""
+
+    runs: list[tuple[ExperimentHparams, list]]
+    evaluations: list[Evaluation] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
 # --- a notebook ---------------------------------------------------------------------------------
 
 @dataclass
@@ -154,7 +179,7 @@ class ExperimentEstimate:
     label: str
     networks: int
     missing: int
-    calls: list[Call]
+    calls: list[Call | Evaluation]
     seconds: float
 
 
@@ -203,6 +228,16 @@ def planned_steps(item: Planned, hparams: Callable[..., ExperimentHparams], stor
     raise ValueError(f"no estimate for experiment kind {item.kind!r}")
 
 
+def planned_work(item: Planned, hparams: Callable[..., ExperimentHparams], store: RunStore,
+                 rewind_points: Callable) -> Work:
+    """The networks, evaluations and notes of one planned call."""
+    from lottery import plan_networks  # the study kinds; they build on this module
+
+    if item.kind in plan_networks.KIND_WORK:
+        return plan_networks.KIND_WORK[item.kind](item, hparams, store)
+    return Work(planned_steps(item, hparams, store, rewind_points))
+
+
 def estimate(notebook: str, profile: str, device: str, planned: list[Planned],
              hparams: Callable[..., ExperimentHparams], store: RunStore, cost_of: CostOf,
              rewind_points: Callable) -> NotebookEstimate:
@@ -219,11 +254,14 @@ def estimate(notebook: str, profile: str, device: str, planned: list[Planned],
 
     for item in planned:
         calls, networks, missing = [], 0, 0
-        for hp, named in planned_steps(item, hparams, store, rewind_points):
+        work = planned_work(item, hparams, store, rewind_points)
+        for hp, named in work.runs:
             c, n, m = missing_calls(hp, named, have)
             calls, networks, missing = calls + c, networks + n, missing + m
             for net in (net for _, nets in named for net in nets):
                 counted.setdefault(net.path, set()).update(net.snapshots)
+        calls += work.evaluations
+        result.notes += [note for note in work.notes if note not in result.notes]
         seconds = sum(call.seconds(cost_of(call.hp, call.members)) for call in calls)
         result.experiments.append(ExperimentEstimate(item.label, networks, missing, calls,
                                                      seconds))

@@ -237,6 +237,9 @@ class Session:
         beside random tickets (see :mod:`lottery.transfer`)."""
         from lottery.transfer import transfer
 
+        self._ran("transfer", source.model.name, {}, source=plans.recipe_id(source),
+                  target=plans.recipe_id(target), levels=None if levels is None else list(levels),
+                  controls=list(controls))
         return transfer(self.runner(source), self.runner(target), levels, controls)
 
     def sweep_lr(self, hp: ExperimentHparams, lrs: Sequence[float]) -> tuple[float, pd.DataFrame]:
@@ -244,6 +247,8 @@ class Session:
         networks, and the sweep's table (see :func:`lottery.transfer.sweep_lr`)."""
         from lottery.transfer import sweep_lr
 
+        self._ran("sweep_lr", hp.model.name, {}, recipe=plans.recipe_id(hp),
+                  lrs=[float(lr) for lr in lrs])
         return sweep_lr(self.runner, hp, lrs)
 
     def runner(self, hp: ExperimentHparams, label: str = "") -> Runner:
@@ -292,8 +297,11 @@ class Session:
     def cheap(self, preset: str, plan, **overrides):
         """Cheap masks beside IMP on ``preset`` (a :class:`lottery.cheap.Plan`): the notebook's
         one call; see :func:`lottery.cheap.run`."""
+        from dataclasses import asdict
+
         from lottery.cheap import run
 
+        self._ran("cheap", preset, overrides, plan=asdict(plan))
         return run(self.runner(self.hparams(preset, **overrides)), plan)
 
     def title(self, text: str) -> str:
@@ -329,13 +337,17 @@ class Session:
         also the rewind sweep's; ``rewind_ks``: paper iterations, scaled like
         :meth:`rewind_sweep`; levels beyond the profile's are cut to it. ``iterations`` cuts
         training (the paper's schedule scaled, as the CLI's ``--iterations``)."""
-        from lottery.presets import scale_iterations
-        from lottery.stability import StabilityStudy, make_plan  # built on the core above
+        from lottery.stability import (  # built on the core above
+            StabilityStudy,
+            make_plan,
+            study_hparams,
+        )
 
-        hp = self.hparams(preset, **overrides)
-        if iterations is not None:
-            hp = hp.replace(training=scale_iterations(PRESETS[preset], iterations,
-                                                      hp.training.eval_every).training)
+        self._ran("stability", preset, overrides, levels=list(levels), focus_level=focus_level,
+                  rewind_ks=list(rewind_ks), connectivity_level=connectivity_level,
+                  line_points=line_points, iterations=iterations, info_inputs=info_inputs,
+                  info_bins=list(info_bins))
+        hp = study_hparams(self.hparams(preset, **overrides), preset, iterations)
         plan = make_plan(hp, PRESETS[preset].training.iterations, levels=levels,
                          focus=focus_level, connectivity=connectivity_level, rewind_ks=rewind_ks,
                          points=line_points, info_inputs=info_inputs, info_bins=info_bins)

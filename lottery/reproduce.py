@@ -228,8 +228,7 @@ def execute(o: Outcome, output_dir: Path, args) -> None:
     print(f"{o.name}: {o.status} in {duration(o.seconds)} (executed copy: {output})",
           flush=True)
     planned = plans.plan(o.name, o.values) or []
-    ran = [plans.Planned(r["kind"], r["preset"], r.get("overrides", {}), tuple(r.get("ks", ())))
-           for r in o.record.get("experiments", [])]
+    ran = [plans.Planned.from_record(r) for r in o.record.get("experiments", [])]
     extra = plans.undeclared(planned, ran)
     if planned and extra:
         print(f"note: {o.name} ran experiments its plan (lottery/plans.py) does not declare, "

@@ -469,3 +469,13 @@ def describe(plan: StudyPlan, hp: ExperimentHparams) -> str:
             f"(k = 0) and level {plan.focus} for k in {list(plan.ks)}; {plan.points} points "
             f"per line")
 
+
+def study_hparams(hp: ExperimentHparams, preset: str, iterations: int | None) -> ExperimentHparams:
+    """``hp`` with its training cut to ``iterations`` (the preset's schedule scaled, as the
+    CLI's ``--iterations``); None keeps it (``Session.stability_study`` and its estimate)."""
+    from lottery.presets import PRESETS, scale_iterations
+
+    if iterations is None:
+        return hp
+    return hp.replace(training=scale_iterations(PRESETS[preset], iterations,
+                                                hp.training.eval_every).training)

@@ -28,7 +28,7 @@ from torch.func import functional_call
 
 from lottery import mask1
 from lottery.data import DataBundle, MemberBatches
-from lottery.experiments import Runner, data_seed, init_seed
+from lottery.experiments import Network, Runner, data_seed, init_seed
 from lottery.hparams import ExperimentHparams, HparamError, ModelHparams, TrainingHparams
 from lottery.masks import Mask
 from lottery.members import State, load_member_state
@@ -239,11 +239,7 @@ def run(runner: Runner, weights: str = "signed_constant", score_init: float = 0.
     if not (isinstance(samples, int) and samples >= 1):
         raise HparamError(f"supermask samples must be a positive integer; got {samples!r}")
     hp = runner.hp
-    networks = [runner.network("supermask", {
-        "mode": "learned_supermask", "weights": weights, "score_init": float(score_init),
-        "samples": samples, "init_seed": init_seed(hp, t), "data_seed": data_seed(hp, t)},
-        {"trial": t, "level": 0, "variant": "supermask"}, lambda: None)
-        for t in range(hp.trials)]
+    networks = supermask_networks(runner, weights, score_init, samples)
     payloads = [runner.store.load(*n.path, n.key) for n in networks]
     missing = [t for t, p in enumerate(payloads) if p is None]
     if missing:
@@ -264,6 +260,18 @@ def run(runner: Runner, weights: str = "signed_constant", score_init: float = 0.
     masks = {(t, 0): Mask.unpack(p["mask"]) for t, p in enumerate(payloads)}
     return ExperimentResult(hp, results, histories, masks, runner.data.description,
                             runner.data.synthetic)
+
+
+def supermask_networks(runner: Runner, weights: str = "signed_constant",
+                       score_init: float = 0.0, samples: int = 10) -> list[Network]:
+    """The stored identity of each trial's learned supermask (what :func:`run` loads or
+    trains; the estimate asks the store for the same)."""
+    hp = runner.hp
+    return [runner.network("supermask", {
+        "mode": "learned_supermask", "weights": weights, "score_init": float(score_init),
+        "samples": samples, "init_seed": init_seed(hp, t), "data_seed": data_seed(hp, t)},
+        {"trial": t, "level": 0, "variant": "supermask"}, lambda: None)
+        for t in range(hp.trials)]
 
 
 def summary(result: ExperimentResult | pd.DataFrame) -> pd.DataFrame:

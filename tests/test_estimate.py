@@ -55,15 +55,16 @@ def test_call_seconds_add_up_iterations_and_evaluations():
 
 def test_notebook_estimate_counts_each_missing_network_once(tmp_path):
     """01 under smoke: IMP trains 2 dense, then 6 (ticket + 2 controls x 2 trials) per level;
-    one-shot shares the dense runs and its first target (IMP's level 1), so trains 5 x 2."""
+    one-shot (ticket + reinit, as notebook 01 calls it) shares the dense runs and its first
+    target's ticket and reinit (IMP's level 1), so trains 5 targets x 4."""
     found = lenet_estimate(RunStore(tmp_path))
     imp, oneshot = found.experiments
     iterations = resolve("lenet", "smoke").training.iterations
     assert (imp.networks, imp.missing, len(imp.calls)) == (14, 14, 3)
     assert [c.members for c in imp.calls] == [2, 6, 6]
     assert imp.seconds == pytest.approx(3 * 1.0 + iterations * 0.001 * (2 + 6 + 6))
-    assert (oneshot.networks, oneshot.missing) == (14, 10)
-    assert oneshot.seconds == pytest.approx(5 * (1.0 + iterations * 0.002))
+    assert (oneshot.networks, oneshot.missing) == (26, 20)
+    assert oneshot.seconds == pytest.approx(5 * (1.0 + iterations * 0.004))
     assert found.seconds == pytest.approx(imp.seconds + oneshot.seconds
                                           + estimate.NOTEBOOK_OVERHEAD_S)
 
@@ -215,9 +216,10 @@ def test_the_banner_estimates_with_the_notebooks_own_parameters(tmp_path, monkey
     banner = setup("01_lenet_mnist", "mnist", "smoke").banner
     assert "estimate : not calibrated for smoke" in banner  # smoke never calibrates itself
     calibration = Calibration(tmp_path, "cpu", measure_cost=per_member)
-    for members in (2, 6):
+    for members in (2, 4, 6):
         calibration.cost(resolve("lenet", "smoke"), members)
     validate_parameters(profile="smoke", oneshot_rounds=[1, 2], fig3_levels=[0])
     banner = setup("01_lenet_mnist", "mnist", "smoke").banner
     oneshot = next(line for line in banner.splitlines() if "oneshot lenet" in line)
-    assert "6 networks" in oneshot and "2 to train" in oneshot  # rounds 1 and 2, not the default
+    # rounds 1 and 2, not the default; ticket and reinit per target
+    assert "10 networks" in oneshot and "4 to train" in oneshot
