@@ -185,10 +185,9 @@ def check_parameters(*, preset: str, densities, focus_densities, early_bird_ts,
 
 
 def sibling(runner: Runner, **changes) -> Runner:
-    """A runner on the same store, data, device and speed for ``runner.hp`` with ``changes``."""
-    return Runner(runner.hp.replace(**changes), store=runner.store, device=runner.device,
-                  data=runner.data, checkpoint_every=runner.checkpoint_every,
-                  speed=runner.speed, progress=runner.progress)
+    """``runner`` for ``runner.hp`` with ``changes``: same store, data, device, speed,
+    executor and progress reporting."""
+    return runner.derived(**changes)
 
 
 def preset_mask(hp: ExperimentHparams, kinds: Mapping[str, str], scores: Mapping[str, Any],

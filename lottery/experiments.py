@@ -18,6 +18,7 @@ dense runs.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -92,6 +93,16 @@ class Runner:
         self.kinds = dict(model.prunable)
         self.dense_mask = Mask.dense({n: p.shape[1:] for n, p in model.prunable_weights().items()})
         self.check_schedule()
+
+    def derived(self, **changes) -> Runner:
+        """This runner (its class, store, data, device, speed, executor and reporting) for
+        ``hp.replace(**changes)``; the model and data must stay those of this runner."""
+        if any(name.split("__")[0] in ("model", "data") for name in changes):
+            raise ValueError("a derived runner keeps its model and data; build a new Runner")
+        other = copy.copy(self)
+        other.hp = self.hp.replace(**changes)
+        other.check_schedule()
+        return other
 
     def check_schedule(self) -> None:
         """Refuse, before any training, levels or rounds that would empty a layer."""

@@ -338,6 +338,7 @@ class Session:
         :meth:`rewind_sweep`; levels beyond the profile's are cut to it. ``iterations`` cuts
         training (the paper's schedule scaled, as the CLI's ``--iterations``)."""
         from lottery.stability import (  # built on the core above
+            ProgressOrderRunner,
             StabilityStudy,
             make_plan,
             study_hparams,
@@ -351,8 +352,11 @@ class Session:
         plan = make_plan(hp, PRESETS[preset].training.iterations, levels=levels,
                          focus=focus_level, connectivity=connectivity_level, rewind_ks=rewind_ks,
                          points=line_points, info_inputs=info_inputs, info_bins=info_bins)
-        return StabilityStudy(hp, plan, data=_data(hp.data, self.device, self.data_root),
-                              store=self.store, device=self.device)
+        device = self.device if self.executor.name == "local" else "cpu"  # as runner()
+        return StabilityStudy(hp, plan, data=_data(hp.data, device, self.data_root),
+                              store=self.store, device=device,
+                              runner_class=ProgressOrderRunner, label=f"stability {preset}",
+                              executor=self.executor)
 
     # --- Deconstructing lottery tickets (Zhou et al. 2019; notebook 04) -----------------------
     def deconstruct_runner(self, hp: ExperimentHparams, every: int = 1, mask0: str = "zero",

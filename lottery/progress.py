@@ -32,6 +32,7 @@ class ProgressRunner(Runner):
     def __init__(self, hp, *, label: str = "", cost_of: estimate.CostOf | None = None,
                  say: Callable[[str], None] = print, **options):
         self.mode = mode()
+        options.pop("progress", None)  # the mode decides: bars in Jupyter, lines under reproduce
         super().__init__(hp, progress=self.mode == "bars", **options)
         self.label, self.cost_of, self.say = label or hp.name, cost_of, say
         self._expected: list[float | None] = []
@@ -67,6 +68,11 @@ class ProgressRunner(Runner):
             self.say(self.line(desc, len(networks), lacking))
         return payloads
 
+    def derived(self, **changes) -> ProgressRunner:
+        other = super().derived(**changes)
+        other._expected, other._done, other._began = [], [], time.perf_counter()
+        return other
+
     def remaining(self) -> float | None:
         """Seconds left: the remaining steps' estimates scaled by actual / estimated so far."""
         left = self._expected[len(self._done):]
@@ -84,6 +90,8 @@ class ProgressRunner(Runner):
         trained = f"{lacking} trained, {networks - lacking} loaded in " \
                   f"{estimate.duration(seconds)}"
         elapsed = estimate.duration(time.perf_counter() - self._began)
+        if not self._expected:  # steps asked one by one (a study's stages): no total to tell
+            return f"[{self.label}] {desc}: step {len(self._done)}; {trained}; {elapsed} elapsed"
         left = self.remaining()
         rest = "done" if len(self._done) >= total else (
             f"~{estimate.duration(left)} left" if left is not None else "time left unknown")

@@ -39,6 +39,7 @@ from lottery.data import DataBundle
 from lottery.experiments import Network, Runner, data_seed, mask_of
 from lottery.hparams import ExperimentHparams, HparamError, TrainingHparams
 from lottery.masks import Mask
+from lottery.progress import ProgressRunner
 from lottery.store import RunStore
 from lottery.training import DEFAULT_SPEED, Member, SpeedOptions, evaluation_iterations
 
@@ -91,6 +92,10 @@ class OrderRunner(Runner):
     def network(self, stage: str, identity: dict, labels: dict, build, **options) -> Network:
         net = Runner.network(self, stage, identity, labels, build, **options)
         return reordered(self, net, self.order)
+
+
+class ProgressOrderRunner(OrderRunner, ProgressRunner):
+    """An :class:`OrderRunner` reporting its steps as the notebooks' runners do."""
 
 
 # ------------------------------------------------------------------------------- the plan
@@ -225,13 +230,17 @@ class StabilityStudy:
 
     def __init__(self, hp: ExperimentHparams, plan: StudyPlan, *, data: DataBundle,
                  store: RunStore | None = None, device: str | torch.device | None = None,
-                 speed: SpeedOptions = DEFAULT_SPEED, progress: bool = False):
+                 speed: SpeedOptions = DEFAULT_SPEED, progress: bool = False,
+                 runner_class: type[OrderRunner] | None = None, **runner_options):
         # the test set is evaluated at early stop and at the end only: no curve is drawn here
         self.hp = hp.replace(levels=plan.depth, controls=(), rewind_iteration=0,
                              training__test_curve=False)
         self.plan, self.data = plan, data
+        # runner_class/runner_options: how its runners report and where they train (the
+        # notebook's: progress lines and its executor)
         self.options = {"store": store or RunStore(), "device": device, "data": data,
-                        "speed": speed, "progress": progress}
+                        "speed": speed, "progress": progress, **runner_options}
+        self.runner_class = runner_class or OrderRunner
         self._runners: dict[tuple, OrderRunner] = {}
         self._chains: dict[tuple[int, int], Chain] | None = None
         self._pairs: list[Pair] | None = None
@@ -246,7 +255,7 @@ class StabilityStudy:
         key = (k, order, controls)
         if key not in self._runners:
             hp = self.hp.replace(rewind_iteration=k, controls=controls)
-            self._runners[key] = OrderRunner(hp, order, **self.options)
+            self._runners[key] = self.runner_class(hp, order=order, **self.options)
         return self._runners[key]
 
     @property

@@ -1,0 +1,79 @@
+"""Every stage reports its steps: runners derived from a notebook's runner (the cheap-ticket
+stage) and a stability study's runners print one line per training step under reproduce."""
+
+from __future__ import annotations
+
+import pytest
+
+from lottery import estimate
+from lottery.calibration import Cost
+from lottery.cheap import sibling
+from lottery.data import load
+from lottery.experiments import Runner
+from lottery.presets import resolve
+from lottery.progress import ProgressRunner
+from lottery.stability import OrderRunner, ProgressOrderRunner, StabilityStudy, make_plan
+from lottery.store import RunStore
+from lottery.training import SpeedOptions
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+EAGER = SpeedOptions(kernel="eager")
+
+
+def tiny(**overrides):
+    base = {"trials": 1, "levels": 1, "controls": (), "training__iterations": 4,
+            "training__eval_every": 2}
+    return resolve("lenet", "smoke", **(base | overrides))
+
+
+def test_a_derived_runner_keeps_class_store_and_reporting_but_not_the_old_steps(tmp_path):
+    lines: list[str] = []
+    hp = tiny()
+    runner = ProgressRunner(hp, label="cheap lenet", store=RunStore(tmp_path), device="cpu",
+                            data=estimate.sized_data(hp.data), say=lines.append)
+    runner._done = [(1.0, None)]
+    other = sibling(runner, levels=3, rewind_iteration=0)
+    assert type(other) is ProgressRunner and other.store is runner.store
+    assert other.executor is runner.executor and other.say is runner.say
+    assert (other.hp.levels, runner.hp.levels) == (3, 1)
+    assert other._done == [] and runner._done == [(1.0, None)]
+
+
+def test_a_derived_runner_refuses_another_model_or_dataset(tmp_path):
+    hp = tiny()
+    runner = Runner(hp, store=RunStore(tmp_path), device="cpu",
+                    data=estimate.sized_data(hp.data), progress=False)
+    with pytest.raises(ValueError, match="keeps its model and data"):
+        runner.derived(data__dataset="synthetic_cifar10")
+    with pytest.raises(ValueError, match="levels must be at most"):  # schedule checked again
+        runner.derived(levels=10_000)
+
+
+def test_steps_asked_one_by_one_are_numbered_without_a_total(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOTTERY_PROGRESS", "log")
+    lines: list[str] = []
+    runner = ProgressRunner(tiny(), label="stage", store=RunStore(tmp_path), device="cpu",
+                            speed=EAGER, say=lines.append,
+                            cost_of=lambda hp, k: Cost(0.01, 0.0, 0.1))
+    runner.train_many(runner.dense_networks(), "dense")
+    assert lines[0].startswith("[stage] dense: step 1; 1 trained, 0 loaded")
+    assert "left" not in lines[0] and "done" not in lines[0]
+
+
+def test_a_stability_study_reports_every_step_with_its_runner_class(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOTTERY_PROGRESS", "log")
+    lines: list[str] = []
+    hp = tiny(trials=2, levels=1, training__iterations=10, training__eval_every=5)
+    plan = make_plan(hp, 50_000, levels=[1], focus=1, connectivity=1, rewind_ks=[0],
+                     points=3, info_inputs=100, info_bins=(10, 3))
+    study = StabilityStudy(hp, plan, data=load("synthetic_mnist", device="cpu", val_size=200),
+                           store=RunStore(tmp_path), speed=EAGER,
+                           runner_class=ProgressOrderRunner, label="stability lenet",
+                           say=lines.append)
+    assert type(study.runner(order=1)) is ProgressOrderRunner
+    assert study.runner(order=1).order == 1
+    study.chains()
+    assert lines and all(line.startswith("[stability lenet] ") for line in lines)
+    assert any("trained" in line for line in lines)
+    plain = StabilityStudy(hp, plan, data=study.data, store=RunStore(tmp_path / "plain"))
+    assert type(plain.runner()) is OrderRunner  # the default stays silent
