@@ -211,7 +211,8 @@ def test_pyproject_dev_extra(pyproject):
 
 def test_pyproject_package_and_python(pyproject):
     assert pyproject["project"]["name"] == "lottery"
-    assert pyproject["project"]["requires-python"].replace(" ", "") == ">=3.11"  # the lock pins numpy 2.4 (3.11+)
+    # the lock pins numpy 2.4, which needs Python 3.11
+    assert pyproject["project"]["requires-python"].replace(" ", "") == ">=3.11"
     include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
     assert "lottery*" in include
     pt = pyproject["tool"]["pytest"]["ini_options"]
