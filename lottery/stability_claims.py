@@ -42,14 +42,25 @@ def nearest_level(frame: pd.DataFrame, percent: float = PAPER_PERCENT) -> int | 
     return int(rows.level[gap.idxmin()]) if gap.min() <= 0.2 else None
 
 
+def paper_level(frame: pd.DataFrame, percent: float = PAPER_PERCENT) -> int:
+    """:func:`nearest_level`, raising NotMeasured (with the levels we reached) when none is."""
+    from lottery.report import NotMeasured  # report loads this module
+
+    level = nearest_level(frame, percent)
+    if level is None:
+        pm = frame[frame.level > 0].percent_remaining
+        reached = f"ours {pm.max():.1f}% to {pm.min():.1f}%" if len(pm) else "no pruned level"
+        raise NotMeasured(f"Pm {percent:g}% not reached ({reached})")
+    return level
+
+
 def _rows_at(frame: pd.DataFrame, variant: str, k: int, percent: float | None) -> pd.DataFrame:
     """Rows of ``variant`` at rewind iteration ``k`` and the level nearest ``percent`` (None:
     the dense network)."""
     rows = frame[frame.k == k]
     if percent is None:
         return rows[rows.variant == "dense"]
-    level = nearest_level(rows, percent)
-    return rows[(rows.level == level) & (rows.variant == variant)]
+    return rows[(rows.level == paper_level(rows, percent)) & (rows.variant == variant)]
 
 
 def trials_at(frame: pd.DataFrame, metric: str, variant: str = "ticket", k: int = 0,
@@ -59,13 +70,6 @@ def trials_at(frame: pd.DataFrame, metric: str, variant: str = "ticket", k: int 
     rows = _rows_at(frame, variant, k, percent)
     scale = 100.0 if metric.endswith("_acc") else 1.0
     return rows.groupby("trial")[metric].mean().dropna() * scale
-
-
-def stability_at(frame: pd.DataFrame, metric: str, variant: str = "ticket", k: int = 0,
-                 percent: float | None = PAPER_PERCENT) -> float:
-    """Mean over trials of :func:`trials_at` (NaN when absent)."""
-    values = trials_at(frame, metric, variant, k, percent)
-    return float(values.mean()) if len(values) else math.nan
 
 
 def _where(frame: pd.DataFrame, k: int = 0, percent: float | None = PAPER_PERCENT) -> str:
@@ -117,8 +121,13 @@ def later_rewinding_gain(r: Frames):
 # --- mask overlap: one value per pair of masks -----------------------------------------------
 
 def _overlap_rows(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The all-layers rows of ``kind``'s pairs at the paper's level."""
+    from lottery.report import NotMeasured
+
     rows = frame[(frame.layer == OVERALL) & (frame.kind == kind)]
-    return rows[rows.level == nearest_level(rows)]
+    if rows.empty:  # one trial has no pair of inits
+        raise NotMeasured(f"no pair of masks of kind {kind!r}")
+    return rows[rows.level == paper_level(rows)]
 
 
 def _chance_resolution(rows: pd.DataFrame) -> float:
@@ -165,7 +174,7 @@ def reduced_randomness_gain(r: Frames):
 def kept_init_ratio(r: Frames):
     """Per trial, the smallest per-layer kept / pruned mean |init| at the paper's level."""
     frame = r[PROPERTIES]
-    level = nearest_level(frame) or -1
+    level = paper_level(frame)
     values = pd.Series({t: smallest_kept_ratio(rows, level)
                         for t, rows in frame.groupby("trial")}, dtype=float)
     return _measurement(values, f"smallest over layers, level {level}")
@@ -174,7 +183,7 @@ def kept_init_ratio(r: Frames):
 def sign_agreement(r: Frames):
     """Per trial, the share of kept weights ending with their initial sign (all layers)."""
     frame = r[PROPERTIES]
-    level = nearest_level(frame)
+    level = paper_level(frame)
     rows = frame[(frame.level == level) & (frame.layer == OVERALL)]
     return _measurement(rows.groupby("trial").sign_agreement.mean(),
                         f"all prunable layers, level {level}")

@@ -101,7 +101,8 @@ def _worst(gaps: pd.DataFrame, percent: pd.Series, keep: Callable[[pd.Series], p
     if worst.dropna().empty:
         raise NotMeasured(f"no trial with {what}")
     chosen = percent[levels]
-    where = f"worst of {len(levels)} levels, {chosen.max():.1f}% to {chosen.min():.1f}%"
+    n = len(levels)
+    where = f"worst of {n} level{'s' * (n > 1)}, {chosen.max():.1f}% to {chosen.min():.1f}%"
     return Measurement(tuple(worst.dropna()), where,
                        _floor(float(accuracy[levels].mean().mean())))
 

@@ -157,3 +157,10 @@ def test_smoke_and_other_presets_give_no_verdicts():
     assert {(v.direction, v.number) for v in smoke} == {("n/a", "n/a")}
     assert report.paper_vs_ours(NB, {"conv2_stability": pd.DataFrame()}, "quick",
                                 synthetic=False).empty
+
+
+def test_a_run_that_stops_before_the_papers_level_says_so():
+    shallow = _stability().assign(percent_remaining=lambda f: f.percent_remaining.clip(51.2))
+    v = _get(_judged(_tables(shallow)), DISTANCE)
+    assert (v.direction, v.number) == ("n/a", "n/a")
+    assert v.where == "not measured: Pm 10.7% not reached (ours 51.2% to 51.2%)"
