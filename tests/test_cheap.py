@@ -229,7 +229,7 @@ def test_imp_layers_cost_imp_under_global_pruning(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# tables, claims, parameters, command line
+# tables, parameters, command line (the claims: test_cheap_claims.py)
 
 
 def _frame(values):
@@ -246,21 +246,6 @@ def test_pareto_marks_methods_nothing_beats_for_less():
     table = cheap_tables.pareto(result, [0.05]).set_index("method")
     assert table.pareto.to_dict() == {"a": True, "b": True, "c": False, "d": True}
     assert table.loc["b", "target"] == 5.0
-
-
-def test_claims_read_imp_random_and_the_shuffle_ablation():
-    values = []
-    for level, (imp, rnd) in {1: (0.97, 0.95), 2: (0.96, 0.90)}.items():
-        values += [("IMP (reset to init)", "ticket", level, 0, imp, 0, 0),
-                   ("random (IMP layers)", "ticket", level, 0, rnd, 0, 0)]
-        values += [(m, "ticket", level, 0, 0.93 + 0.01 * i, 0, 0)
-                   for i, m in enumerate(cheap_claims.AT_INIT_LABELS)]
-        values += [(m, "shuffled", level, 0, 0.935, 0, 0) for m in cheap_claims.AT_INIT_LABELS]
-    r = {"cheap": _frame(values)}
-    assert cheap_claims.imp_minus_best_at_init(r) == pytest.approx(0.0)  # 96 - 96
-    assert cheap_claims.imp_minus_shuffled(r) == pytest.approx(6.0)
-    assert cheap_claims.at_init_minus_random(r) == pytest.approx(94.5 - 95.0)
-    assert cheap_claims.shuffle_change_at_init(r) == pytest.approx(93.5 - 94.5)
 
 
 @pytest.mark.parametrize(("change", "message"), [

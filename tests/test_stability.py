@@ -1,6 +1,7 @@
 """Notebook 05's stages: copies that differ only in data order, stability to data order and to
-pruning, linear mode connectivity, mask overlap against chance, ticket properties, the claims
-and the ``stability`` subcommand -- each on a case with a known answer."""
+pruning, linear mode connectivity, mask overlap against chance, ticket properties and the
+``stability`` subcommand -- each on a case with a known answer (the claims:
+test_stability_claims.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lottery import experiments, report
+from lottery import experiments
 from lottery.analysis import OVERALL, overlap_table
 from lottery.cli import main
 from lottery.data import load
@@ -269,48 +270,6 @@ def test_conv2_runs_on_the_cifar_stand_in(tmp_path):
     props = conv.properties()
     assert props.connectivity == {} and props.information is None
     assert set(conv.overlap().table.kind) == {DATA_ORDER, ONESHOT}  # one trial: no init pair
-
-
-# -------------------------------------------------------------------------------- claims
-
-
-def _claim_tables(reinit_gap: float) -> dict[str, pd.DataFrame]:
-    rows = []
-    for k in (0, 25):
-        rows.append({"k": k, "level": 0, "variant": "dense", "percent_remaining": 100.0,
-                     "data_order_distance": 30.0, "pruning_distance": math.nan,
-                     "instability_pp": 0.5, "early_stop_test_acc": 0.98})
-        for variant, extra in (("ticket", 0.0), ("reinit", reinit_gap)):
-            rows.append({"k": k, "level": 10, "variant": variant, "percent_remaining": 10.7,
-                         "data_order_distance": 20.0 + extra - k / 5, "pruning_distance":
-                         40.0 + extra, "instability_pp": 1.0, "early_stop_test_acc": 0.98})
-    overlap = pd.DataFrame([{"kind": kind, "pair": "t0", "level": 10, "percent_remaining": 10.7,
-                             "layer": OVERALL, "jaccard": j, "chance_jaccard": 0.05,
-                             "jaccard_ratio": j / 0.05, "shared_fraction": j,
-                             "chance_shared_fraction": 0.1, "shared_ratio": 1.0, "z": 0.0}
-                            for kind, j in ((DATA_ORDER, 0.4), (INIT_SEED, 0.06))])
-    properties = pd.DataFrame([{"trial": 0, "level": 10, "percent_remaining": 10.7,
-                                "layer": layer, "mean_ratio": ratio, "sign_agreement": 0.9}
-                               for layer, ratio in (("fc1.weight", 2.0), (OVERALL, math.nan))])
-    return {"lenet_stability": pd.DataFrame(rows), "lenet_overlap": overlap,
-            "lenet_properties": properties}
-
-
-def test_claims_pass_and_fail_on_constructed_tables():
-    verdicts = report.paper_vs_ours("05_stability_and_overlap", _claim_tables(10.0), "quick",
-                                    synthetic=False).set_index("claim").number.str.split().str[0]
-    assert verdicts["10.7%: data-order distance, random reinit minus ticket"] == "pass"
-    assert verdicts["LeNet 10.7%: data-order distance (L2), ticket"] == "n/a"  # quick: no tol.
-    assert verdicts["ticket 10.7%: data-order distance at k=0 minus at the latest k (later "
-                    "rewinding, more stable)"] == "pass"
-    assert verdicts["10.7%: masks of two inits (same data order), Jaccard / chance"] == "pass"
-    assert verdicts["ticket 10.7%: kept / pruned mean |init| (smallest over layers)"] == "pass"
-    worse = report.paper_vs_ours("05_stability_and_overlap", _claim_tables(-5.0), "quick",
-                                 synthetic=False).set_index("claim").number.str.split().str[0]
-    assert worse["10.7%: data-order distance, random reinit minus ticket"] == "fail"
-    other = report.paper_vs_ours("05_stability_and_overlap", {"conv2_stability": pd.DataFrame()},
-                                 "quick", synthetic=False)
-    assert other.empty  # LeNet's claims are not applied to another preset
 
 
 # ----------------------------------------------------------------------------------- CLI

@@ -1,6 +1,7 @@
 """Ticket transfer (Morcos et al. 2019): the stage's keys in the run store, what a transferred
 member starts from, the random ticket, the output layer across class counts, the learning-rate
-sweep, the second dataset of a notebook session, the claims and the command line."""
+sweep, the second dataset of a notebook session and the command line (the claims:
+test_transfer_claims.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ import pandas as pd
 import pytest
 import torch
 
-from lottery import cli, transfer_claims
+from lottery import cli
 from lottery.data import DataUnavailable, load
 from lottery.experiments import Runner, data_seed, init_seed
 from lottery.hparams import HparamError
 from lottery.notebook import setup, validate_parameters
 from lottery.presets import resolve
-from lottery.report import CLAIMS, paper_vs_ours, verdicts
 from lottery.store import RunStore
 from lottery.transfer import source_tickets, sweep_lr, transfer, transfer_networks
 
@@ -223,57 +223,6 @@ def test_a_missing_second_dataset_is_one_line_never_a_stand_in(tmp_path, monkeyp
 def test_bad_transfer_parameters_are_refused(params):
     with pytest.raises(HparamError):
         validate_parameters(profile="smoke", **params)
-
-
-# --- claims -----------------------------------------------------------------------------------
-
-def _frames(gap_random: float, gap_found: float, reverse_gap: float) -> dict[str, pd.DataFrame]:
-    """Found and transferred results on two targets: levels 0-12 of LeNet's schedule."""
-    def found(acc):
-        return pd.DataFrame([{"level": lv, "trial": t, "variant": "ticket",
-                              "percent_remaining": 100 * 0.8 ** lv,
-                              "early_stop_test_acc": acc} for lv in range(13) for t in range(2)])
-
-    def moved(acc, gap):
-        table = []
-        for lv in range(0, 13, 2):
-            for t in range(2):
-                variants = {"ticket": acc + gap / 100} if lv else {"ticket": acc}
-                if lv:
-                    variants["random_mask"] = acc + (gap - gap_random) / 100
-                table += [{"level": lv, "trial": t, "variant": v, "percent_remaining":
-                           100 * 0.8 ** lv, "early_stop_test_acc": a} for v, a in
-                          variants.items()]
-        return pd.DataFrame(table)
-    return {"mnist": found(0.98), "fashion_mnist": found(0.88),
-            "mnist -> fashion_mnist": moved(0.88, gap_found),
-            "fashion_mnist -> mnist": moved(0.98, reverse_gap)}
-
-
-def test_claims_measure_known_gaps():
-    frames = _frames(gap_random=2.0, gap_found=-0.5, reverse_gap=-0.2)
-    assert transfer_claims.worst_vs_random("mnist -> fashion_mnist")(frames) == \
-        pytest.approx(2.0)
-    assert transfer_claims.worst_vs_found("mnist -> fashion_mnist", "fashion_mnist")(
-        frames) == pytest.approx(-0.5)
-    assert transfer_claims.asymmetry("mnist", "fashion_mnist")(frames) == pytest.approx(0.3)
-    table = transfer_claims.comparison(frames["mnist -> fashion_mnist"], frames["fashion_mnist"])
-    assert list(table.index) == [2, 4, 6, 8, 10, 12]
-    assert table["transferred - random"].tolist() == pytest.approx([2.0] * 6)
-
-
-def test_claims_pass_and_fail_on_constructed_results():
-    assert "06_ticket_transfer" in CLAIMS
-    def judged(frames, profile):  # old-style claims: the number verdict alone
-        return [v.number.split()[0] for v in verdicts("06_ticket_transfer", frames, profile,
-                                                      synthetic=False)]
-    good = judged(_frames(2.0, -0.5, -0.2), "paper")
-    bad = judged(_frames(-0.1, -1.5, -2.0), "paper")
-    assert len(good) == 5  # the two directions' two claims and the asymmetry; no others ran
-    assert set(good) == {"pass"}, good
-    assert set(bad) == {"fail"}, bad
-    smoke_table = paper_vs_ours("06_ticket_transfer", _frames(2.0, -0.5, -0.2), "smoke")
-    assert (smoke_table.number == "n/a").all() and len(smoke_table) == 5
 
 
 # --- the command line -------------------------------------------------------------------------
