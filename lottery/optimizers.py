@@ -46,6 +46,11 @@ def ieee_sqrt_(source: Tensor, out: Tensor) -> Tensor:
 
 
 class _InPlaceOptimizer(torch.optim.Optimizer):
+    # torch wraps these to keep dynamo out, and the wrapper's first call imports dynamo (a
+    # second or more per process); nothing here runs under dynamo, so take them unwrapped
+    add_param_group = torch.optim.Optimizer.add_param_group.__wrapped__
+    zero_grad = torch.optim.Optimizer.zero_grad.__wrapped__
+
     @torch.no_grad()
     def step(self, closure=None):
         for group in self.param_groups:
