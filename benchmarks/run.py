@@ -24,6 +24,8 @@ module each under ``benchmarks/sections/``:
 4. ``convnets``: Conv-2, Conv-4, ResNet-18, VGG-19 ms per iteration at the paper's batch
    sizes, K = 1 and 2, NCHW and NHWC.
 5. ``projection``: projected wall time of the paper-scale LeNet Fig. 4 from 1 and 3.
+6. ``fixed_cost``: seconds by phase of a 20-iteration CLI job in its own process
+   (``$LOTTERY_BENCH_BEFORE``: another checkout to compare with).
 """
 
 from __future__ import annotations
@@ -46,10 +48,12 @@ from benchmarks.harness import machine  # noqa: E402
 from benchmarks.sections import (  # noqa: E402
     convnets,
     evaluation,
+    fixed_cost,
     lenet_engine,
     matmul_peak,
     projection,
 )
+from lottery import optimizers  # noqa: E402
 
 
 def run_sections(ctx: Context) -> list[report.Section]:
@@ -59,7 +63,8 @@ def run_sections(ctx: Context) -> list[report.Section]:
     convs = convnets.measure(ctx)
     evals = evaluation.measure(ctx, lenet, convs)
     fig4 = projection.derive(lenet, evals)
-    return [lenet, peak, evals, convs, fig4]
+    fixed = fixed_cost.measure(ctx)
+    return [lenet, peak, evals, convs, fig4, fixed]
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -76,6 +81,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse(argv)
+    # per-step figures are of the compiled Adam kernel from the first step (a process's first
+    # updates would otherwise be its numpy emulation: the same numbers, slower)
+    optimizers.EMULATED_UPDATES = 0
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from lottery import data_cache
+
 __all__ = [
     "DATA_ENV",
     "DATASETS",
@@ -398,6 +400,17 @@ def _raw_tensors(
     return data.contiguous(), labels
 
 
+def _decoded(
+    spec: DatasetSpec, root: Path, download: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Both official splits' raw images and checked labels, read by torchvision."""
+    train_x, train_y = _raw_tensors(spec, root, _torchvision_split(spec, root, True, download),
+                                    "train")
+    test_x, test_y = _raw_tensors(spec, root, _torchvision_split(spec, root, False, download),
+                                  "test")
+    return train_x, train_y, test_x, test_y
+
+
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std of uint8 images (N, C, H, W) scaled to [0, 1].
 
@@ -505,10 +518,8 @@ def load(
         source = f"seed {spec.synthetic_seed}"
     else:
         folder = data_root(root)
-        train_set = _torchvision_split(spec, folder, True, download)
-        raw_train_x, raw_train_y = _raw_tensors(spec, folder, train_set, "train")
-        test_set = _torchvision_split(spec, folder, False, download)
-        raw_test_x, raw_test_y = _raw_tensors(spec, folder, test_set, "test")
+        raw_train_x, raw_train_y, raw_test_x, raw_test_y = data_cache.cached(
+            spec, folder, lambda: _decoded(spec, folder, download))
         train_idx, val_idx = split_indices(len(raw_train_y), val_size, split_seed, train_subset)
         mean, std = (spec.mean, spec.std) if spec.mean else channel_stats(raw_train_x)
 

@@ -17,7 +17,10 @@ on any input): SGD is bit-identical to PyTorch's, Adam agrees with it to an ulp 
 exact per element (a member batched or alone gets identical numbers).
 
 Adam's update can also run compiled (:func:`compiled_adam_update`, the CPU default of
-:func:`lottery.training.make_optimizer`): one pass over each tensor instead of seven.
+:func:`lottery.training.make_optimizer`): one pass over each tensor instead of seven. Compiling
+costs seconds per process, so the first :data:`EMULATED_UPDATES` element updates of a process
+evaluate the compiled kernel's arithmetic with numpy instead (:mod:`lottery.adam_emulation`, bit
+for bit the same): a short job never pays for the compiler.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lottery import adam_emulation
+
 
 def ieee_sqrt_(source: Tensor, out: Tensor) -> Tensor:
     """Correctly rounded elementwise square root of ``source`` into ``out`` (same shape)."""
@@ -41,6 +46,11 @@ def ieee_sqrt_(source: Tensor, out: Tensor) -> Tensor:
 
 
 class _InPlaceOptimizer(torch.optim.Optimizer):
+    # torch wraps these to keep dynamo out, and the wrapper's first call imports dynamo (a
+    # second or more per process); nothing here runs under dynamo, so take them unwrapped
+    add_param_group = torch.optim.Optimizer.add_param_group.__wrapped__
+    zero_grad = torch.optim.Optimizer.zero_grad.__wrapped__
+
     @torch.no_grad()
     def step(self, closure=None):
         for group in self.param_groups:
@@ -140,6 +150,10 @@ GROUP = 8
 _kernel = None
 _kernel_ran = False
 _compile_failed = False
+# element updates per process done by the emulation before compiling: about as long as the
+# compile takes (a few seconds; LeNet: ~750 steps); the numbers are the same either way
+EMULATED_UPDATES = 200_000_000
+_emulated = 0
 _scratch: dict[tuple, list[list[Tensor]]] = {}
 
 
@@ -178,16 +192,50 @@ def _quiet_first_compile():
         logger.setLevel(level)
 
 
+def _emulate(flat: list[list[Tensor]], beta1: float) -> bool:
+    """Whether this update goes to the numpy emulation: while the process's budget lasts and
+    nothing is compiled yet, or for good once compiling has failed."""
+    global _emulated
+    if _kernel_ran or not adam_emulation.supported(flat, beta1):
+        return False
+    if _compile_failed:
+        return True
+    size = sum(tensors[0].numel() for tensors in flat)
+    if _emulated + size > EMULATED_UPDATES:
+        return False
+    _emulated += size
+    return True
+
+
 def compiled_adam_update(flat: list[list[Tensor]], step_size: float, bias2_sqrt: float,
                          beta1: float, beta2: float, eps: float) -> bool:
-    """Apply the Adam update with the compiled kernel to ``flat``: one ``[param, grad,
-    exp_avg, exp_avg_sq]`` set a tensor, each a 1-D CPU alias (:func:`storage_order_flat`).
-    Returns False, having changed nothing, where there is no working compiler (warned once,
-    at the first update of the process; a later failure is an error, so a run never switches
-    arithmetic half-way)."""
-    global _kernel, _kernel_ran, _compile_failed
+    """Apply the Adam update with the compiled kernel (or its exact numpy emulation, see
+    :data:`EMULATED_UPDATES`) to ``flat``: one ``[param, grad, exp_avg, exp_avg_sq]`` set a
+    tensor, each a 1-D CPU alias (:func:`storage_order_flat`). Returns False, having changed
+    nothing, where neither can run. A compiler that fails at the first compile is warned about
+    once and the emulation takes over (the same numbers, slower); a later failure is an error,
+    so a run never switches arithmetic half-way."""
+    if _emulate(flat, beta1):
+        adam_emulation.update(flat, step_size, bias2_sqrt, beta1, beta2, eps)
+        return True
     if _compile_failed:
         return False
+    try:
+        _run_kernel(flat, step_size, bias2_sqrt, beta1, beta2, eps)
+    except _FirstCompileFailed as failed:
+        return _after_failed_compile(failed.__cause__, flat, step_size, bias2_sqrt, beta1,
+                                     beta2, eps)
+    return True
+
+
+class _FirstCompileFailed(Exception):
+    """The kernel's first compile failed before it changed anything."""
+
+
+def _run_kernel(flat: list[list[Tensor]], step_size: float, bias2_sqrt: float, beta1: float,
+                beta2: float, eps: float) -> None:
+    """The compiled kernel over ``flat``, GROUP sets a call (compiled at the first call)."""
+    global _kernel, _kernel_ran
     if _kernel is None:
         _kernel = torch.compile(_adam_kernel, dynamic=True, fullgraph=True)
     dtype = flat[0][0].dtype  # scalars rounded as PyTorch's own kernels round them
@@ -204,17 +252,28 @@ def compiled_adam_update(flat: list[list[Tensor]], step_size: float, bias2_sqrt:
                 chunk = flat[start:start + GROUP]
                 chunk += _scratch[key][:GROUP - len(chunk)]
                 _kernel(*[list(column) for column in zip(*chunk, strict=True)], *scalars)
-    except Exception as error:  # noqa: BLE001 - a compiler failure: fall back, say so once
+    except Exception as error:  # noqa: BLE001 - a compiler failure: the caller falls back
         if _kernel_ran or start:
             raise
-        _compile_failed = True
-        reason = str(error).splitlines()[0] if str(error) else ""
-        warnings.warn(f"compiling the Adam update failed ({type(error).__name__}: {reason}); "
-                      "using the eager update for the rest of this process (slower; differs "
-                      "by float rounding)", RuntimeWarning, stacklevel=3)
-        return False
+        raise _FirstCompileFailed from error
     _kernel_ran = True
-    return True
+
+
+def _after_failed_compile(error: BaseException, flat: list[list[Tensor]], step_size: float,
+                          bias2_sqrt: float, beta1: float, beta2: float, eps: float) -> bool:
+    """Warn once that compiling failed; apply the update with the emulation where it can."""
+    global _compile_failed
+    _compile_failed = True
+    reason = str(error).splitlines()[0] if str(error) else ""
+    emulated = adam_emulation.supported(flat, beta1)
+    instead = ("evaluating its arithmetic with numpy for the rest of this process (slower; the "
+               "same numbers)") if emulated else ("using the eager update for the rest of this "
+                                                  "process (slower; differs by float rounding)")
+    warnings.warn(f"compiling the Adam update failed ({type(error).__name__}: {reason}); "
+                  f"{instead}", RuntimeWarning, stacklevel=4)
+    if emulated:
+        adam_emulation.update(flat, step_size, bias2_sqrt, beta1, beta2, eps)
+    return emulated
 
 
 class SGD(_InPlaceOptimizer):

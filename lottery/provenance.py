@@ -7,7 +7,10 @@ result must not carry the absolute paths of the machine that made it).
 from __future__ import annotations
 
 import datetime
+import importlib.metadata
+import importlib.util
 import platform
+import re
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -22,14 +25,23 @@ VERSION_KEYS = ("python", "torch", "numpy")
 def versions() -> dict[str, str]:
     import numpy
 
-    try:
-        import torchvision
-        vision = torchvision.__version__
-    except ImportError:
-        vision = "absent"
     # plain str: torch's version object is not among the types a weights-only load accepts
     return {"python": platform.python_version(), "torch": str(torch.__version__),
-            "torchvision": str(vision), "numpy": str(numpy.__version__)}
+            "torchvision": torchvision_version(), "numpy": str(numpy.__version__)}
+
+
+def torchvision_version() -> str:
+    """torchvision's ``__version__`` read from its ``version.py``: importing torchvision would
+    import torch's compiler stack too (seconds), and a training job needs neither."""
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or spec.origin is None:
+        return "absent"
+    try:
+        text = (Path(spec.origin).parent / "version.py").read_text()
+    except OSError:
+        text = ""
+    found = re.search(r"^__version__ = ['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+    return found.group(1) if found else importlib.metadata.version("torchvision")
 
 
 @lru_cache(maxsize=1)

@@ -62,3 +62,11 @@ def trained(monkeypatch):
 
     monkeypatch.setattr(experiments, "train", counting)
     return calls
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _dataset_cache(tmp_path_factory):
+    """Decoded datasets cached in a folder of this session, never the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LOTTERY_CACHE", str(tmp_path_factory.mktemp("dataset-cache")))
+        yield
