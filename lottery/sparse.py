@@ -43,7 +43,7 @@ CROSSOVER_FILE = "sparse_crossover.json"
 # densities tried from the top until the sparse step is the faster: the IMP schedules of the
 # papers pass through this range at 0.8^n, so its points are about as far apart as levels
 LADDER = (0.7, 0.5, 0.35, 0.25, 0.18, 0.12, 0.08, 0.05, 0.03, 0.02, 0.01)
-REPEATS = 5  # timed steps per point; the fastest counts (other load only ever adds time)
+REPEATS = 3  # timed steps per point; the fastest counts (other load only ever adds time)
 
 # CSR tensors are beta in PyTorch and say so on every construction; the patterns are built
 # valid by construction, so the invariant checks are off on purpose
@@ -304,17 +304,26 @@ def default_crossovers() -> Crossovers:
 def measure_crossover(work: LayerWork, hp, device: torch.device, kernel: str) -> float:
     """The density below which ``work``'s sparse training step beats its dense one (timed)."""
     dense = _step_seconds(work, None, hp, device, kernel)
-    above = None
-    for kept in LADDER:
-        seconds = _step_seconds(work, kept, hp, device, kernel)
-        if seconds <= dense:
-            if above is None:
-                return kept
-            # linear between the last losing and the first winning point
-            (high, slow), low = above, kept
-            return low + (high - low) * (dense - seconds) / max(slow - seconds, 1e-12)
-        above = (kept, seconds)
-    return 0.0
+    times: dict[int, float] = {}
+
+    def sparse_wins(i: int) -> bool:
+        if i not in times:
+            times[i] = _step_seconds(work, LADDER[i], hp, device, kernel)
+        return times[i] <= dense
+
+    # bisection for the first winning point of the descending ladder (the sparse step's cost
+    # grows with density): a few points, and rarely the dearest, the densest ones
+    low, high = 0, len(LADDER)
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if sparse_wins(middle) else (middle + 1, high)
+    if low == len(LADDER):
+        return 0.0
+    if low == 0:
+        return LADDER[0]
+    sparse_wins(low - 1)  # linear between the last losing and the first winning point
+    (high_d, slow), (low_d, fast) = (LADDER[low - 1], times[low - 1]), (LADDER[low], times[low])
+    return low_d + (high_d - low_d) * (dense - fast) / max(slow - fast, 1e-12)
 
 
 def _step_seconds(work: LayerWork, kept: float | None, hp, device: torch.device,
@@ -357,9 +366,8 @@ def _step_seconds(work: LayerWork, kept: float | None, hp, device: torch.device,
 
 
 def _fastest(step: Callable[[], None], device: torch.device) -> float:
-    """The fastest of :data:`REPEATS` timed calls, after two untimed ones (state, compiling)."""
+    """The fastest of :data:`REPEATS` timed calls, after an untimed one (state, compiling)."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    step()
     step()
     best = float("inf")
     for _ in range(REPEATS):

@@ -94,6 +94,10 @@ def assert_same_runs(on, off, members, atol):
                                                                      *METRICS]
     assert on.history.iteration.tolist() == off.history.iteration.tolist()
     assert on.summary.early_stop_iteration.tolist() == off.summary.early_stop_iteration.tolist()
+    for column in on.summary.columns:  # the early-stop test metrics: weights put back, then read
+        torch.testing.assert_close(torch.tensor(on.summary[column].to_numpy()),
+                                   torch.tensor(off.summary[column].to_numpy()), rtol=1e-4,
+                                   atol=1e-5)
     for column in METRICS:
         torch.testing.assert_close(torch.tensor(on.history[column].to_numpy()),
                                    torch.tensor(off.history[column].to_numpy()), rtol=1e-4,
@@ -238,3 +242,52 @@ def test_speed_option_sparse():
         SpeedOptions(sparse="fast")
     with pytest.raises(ValueError, match="bf16"):
         SpeedOptions(sparse="on", bf16=True)
+
+
+def test_level_projection_sums_the_measured_levels():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, as run.py
+    from benchmarks.harness import Stat
+    from benchmarks.sections import projection
+    from benchmarks.sections.sparse import LEVELS, LevelRow, SparseSection
+
+    one = lambda s: Stat([s])  # noqa: E731
+    # hand-made: dense steps 10 ms at K=10 (5 ms at K=5), sparse 1 ms a level cheaper than the
+    # level before down to 2 ms; evaluation points 0.5 s dense, 0.1 s sparse
+    rows = [LevelRow(k, n, 0.8 ** n, 0.9 ** n,
+                     {"off": one(k * 1e-3), "on": one(max(k - n, 2) * 1e-3),
+                      "auto": one(max(k - n, 2) * 1e-3)},
+                     {(p, c): one(0.5 if p == "off" else 0.1) for p in ("off", "on", "auto")
+                      for c in (True, False)})
+            for k in (5, 10) for n in range(LEVELS + 1)]
+    section = SparseSection(rows, {}, (1, 2), 1)
+    before = projection.level_row(section, "off", True)
+    after = projection.level_row(section, "auto", True)
+    iterations, points = projection.ITERATIONS, projection.ITERATIONS / projection.EVAL_EVERY
+    assert before.train_s == pytest.approx(iterations * (5e-3 + LEVELS * 10e-3))
+    assert before.eval_s == pytest.approx(points * 0.5 * (LEVELS + 1))
+    sparse_steps = 5e-3 + sum(max(10 - n, 2) * 1e-3 for n in range(1, LEVELS + 1))
+    assert after.train_s == pytest.approx(iterations * sparse_steps)
+    assert after.eval_s == pytest.approx(points * 0.1 * (LEVELS + 1))
+    text = "\n".join(section.render() + projection.derive_levels(section).render())
+    assert "| 10 | 18 |" in text and "sparse='auto', test_curve=False" in text
+
+
+@pytest.mark.parametrize("dense, expected", [(1.0, 0.4), (0.1, 0.0), (5.0, 0.7)])
+def test_crossover_search_finds_where_the_sparse_step_gets_cheaper(monkeypatch, dense,
+                                                                   expected):
+    # a made-up sparse step cost linear in density, 0.2 + 2 x density: it meets a dense step
+    # of 1.0 at 0.4 (between ladder points: interpolated exactly), never meets one of 0.1 and
+    # is cheaper than one of 5.0 all along the ladder (the top point is the answer)
+    probed = []
+
+    def seconds(work, kept, hp, device, kernel):
+        probed.append(kept)
+        return dense if kept is None else 0.2 + 2.0 * kept
+
+    monkeypatch.setattr(sparse, "_step_seconds", seconds)
+    found = sparse.measure_crossover(None, None, torch.device("cpu"), "auto")
+    assert found == pytest.approx(expected)
+    assert len(probed) <= 6  # bisection: a handful of the ladder's points, not all
