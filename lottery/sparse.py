@@ -303,12 +303,16 @@ def default_crossovers() -> Crossovers:
 
 def measure_crossover(work: LayerWork, hp, device: torch.device, kernel: str) -> float:
     """The density below which ``work``'s sparse training step beats its dense one (timed)."""
-    dense = _step_seconds(work, None, hp, device, kernel)
+    dense_step = _step(work, None, hp, device, kernel)
     times: dict[int, float] = {}
+    dense = float("inf")  # the fastest dense step seen: other load only ever adds time
 
     def sparse_wins(i: int) -> bool:
+        nonlocal dense
         if i not in times:
-            times[i] = _step_seconds(work, LADDER[i], hp, device, kernel)
+            dense_s, times[i] = _race(dense_step, _step(work, LADDER[i], hp, device, kernel),
+                                      device)
+            dense = min(dense, dense_s)
         return times[i] <= dense
 
     # bisection for the first winning point of the descending ladder (the sparse step's cost
@@ -326,9 +330,9 @@ def measure_crossover(work: LayerWork, hp, device: torch.device, kernel: str) ->
     return low_d + (high_d - low_d) * (dense - fast) / max(slow - fast, 1e-12)
 
 
-def _step_seconds(work: LayerWork, kept: float | None, hp, device: torch.device,
-                  kernel: str) -> float:
-    """Seconds of one training step of the layer alone: dense (``kept`` None) or sparse."""
+def _step(work: LayerWork, kept: float | None, hp, device: torch.device,
+          kernel: str) -> Callable[[], None]:
+    """One training step of the layer alone: dense (``kept`` None) or sparse."""
     from lottery.training import make_optimizer
 
     generator = torch.Generator().manual_seed(0)
@@ -362,21 +366,24 @@ def _step_seconds(work: LayerWork, kept: float | None, hp, device: torch.device,
             sparse(x).backward(grad)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-    return _fastest(step, device)
+    return step
 
 
-def _fastest(step: Callable[[], None], device: torch.device) -> float:
-    """The fastest of :data:`REPEATS` timed calls, after an untimed one (state, compiling)."""
+def _race(dense: Callable[[], None], sparse: Callable[[], None],
+          device: torch.device) -> tuple[float, float]:
+    """The fastest of :data:`REPEATS` timed calls of each, alternated so that a change of the
+    machine's load hits both alike, after an untimed one (state, compiling)."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    step()
-    best = float("inf")
-    for _ in range(REPEATS):
-        sync()
-        began = time.perf_counter()
-        step()
-        sync()
-        best = min(best, time.perf_counter() - began)
-    return best
+    best = {dense: float("inf"), sparse: float("inf")}
+    for repeat in range(REPEATS + 1):
+        for step in (dense, sparse):
+            sync()
+            began = time.perf_counter()
+            step()
+            sync()
+            if repeat:
+                best[step] = min(best[step], time.perf_counter() - began)
+    return best[dense], best[sparse]
 
 
 # ------------------------------------------------------------------- the training engine's hook

@@ -283,11 +283,15 @@ def test_crossover_search_finds_where_the_sparse_step_gets_cheaper(monkeypatch, 
     # is cheaper than one of 5.0 all along the ladder (the top point is the answer)
     probed = []
 
-    def seconds(work, kept, hp, device, kernel):
+    def step(work, kept, hp, device, kernel):
         probed.append(kept)
-        return dense if kept is None else 0.2 + 2.0 * kept
+        return kept
 
-    monkeypatch.setattr(sparse, "_step_seconds", seconds)
+    def race(dense_step, sparse_step, device):
+        return dense, 0.2 + 2.0 * sparse_step
+
+    monkeypatch.setattr(sparse, "_step", step)
+    monkeypatch.setattr(sparse, "_race", race)
     found = sparse.measure_crossover(None, None, torch.device("cpu"), "auto")
     assert found == pytest.approx(expected)
-    assert len(probed) <= 6  # bisection: a handful of the ladder's points, not all
+    assert len(probed) <= 6  # the dense step and a few ladder points (bisection), not all
