@@ -26,6 +26,9 @@ class Config:
     conv_warmup: int = 1    # warm-up runs before the conv-net repeats
     conv_eval_examples: tuple[int, int] | None = None  # (val, test) subset of the stand-in
     option_repeats: int = 3  # repeats of the section 1b variants
+    sparse_iters: tuple[int, int] = (40, 120)  # section 6, per level, path and K
+    sparse_repeats: int = 3
+    sparse_eval_examples: tuple[int, int] = (5_000, 10_000)  # (val, test) of section 6
 
 
 FULL = Config(repeats=5, lenet_iters=(100, 300), lenet_train=12_000, matmul_size=4096,
@@ -34,7 +37,8 @@ FULL = Config(repeats=5, lenet_iters=(100, 300), lenet_train=12_000, matmul_size
 FAST = Config(repeats=2, lenet_iters=(20, 60), lenet_train=6_000, matmul_size=2048,
               matmul_repeats=3, eval_repeats=2, conv_repeats=1,
               conv_iters={"conv2": (1, 2), "conv4": (1, 2), "resnet18": (1, 2), "vgg19": (1, 2)},
-              conv_warmup=0, conv_eval_examples=(100, 200), option_repeats=1)
+              conv_warmup=0, conv_eval_examples=(100, 200), option_repeats=1,
+              sparse_iters=(3, 8), sparse_repeats=1, sparse_eval_examples=(250, 500))
 
 
 @dataclass

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/run.py                 # full run (< 15 min on 2 CPU cores)
     .venv/bin/python benchmarks/run.py --fast          # smoke test of the harness (~2-3 min)
     .venv/bin/python benchmarks/run.py --check         # self-check of the harness (seconds)
+    .venv/bin/python benchmarks/run.py --only sparse   # one section (+ what it needs) alone
     options: --device cpu|cuda  --out benchmarks/RESULTS.md  --data MNIST_ROOT  --threads N
 
 Sections (every figure: median of several repeats after a warm-up, spread = min-max), one
@@ -23,8 +24,11 @@ module each under ``benchmarks/sections/``:
    synthetic CIFAR-10 stand-in scaled per example to 5K + 10K. Plus the FLOP lower bound.
 4. ``convnets``: Conv-2, Conv-4, ResNet-18, VGG-19 ms per iteration at the paper's batch
    sizes, K = 1 and 2, NCHW and NHWC.
-5. ``projection``: projected wall time of the paper-scale LeNet Fig. 4 from 1 and 3.
-6. ``fixed_cost``: seconds by phase of a 20-iteration CLI job in its own process
+5. ``projection``: projected wall time of the paper-scale LeNet Fig. 4 from 1 and 3;
+   5b: level by level from 6, dense path before and the sparse chooser after.
+6. ``sparse``: the sparse path of masked fc layers: LeNet ms per network-iteration with the
+   dense path, the sparse path and the chooser at every IMP level's density, K = 1, 5, 10.
+7. ``fixed_cost``: seconds by phase of a 20-iteration CLI job in its own process
    (``$LOTTERY_BENCH_BEFORE``: another checkout to compare with).
 """
 
@@ -52,8 +56,18 @@ from benchmarks.sections import (  # noqa: E402
     lenet_engine,
     matmul_peak,
     projection,
+    sparse,
 )
 from lottery import optimizers  # noqa: E402
+
+
+def sparse_sections(ctx: Context) -> list[report.Section]:
+    """Section 6 and the per-level projection it feeds: what ``--only sparse`` runs."""
+    levels = sparse.measure(ctx)
+    return [levels, projection.derive_levels(levels)]
+
+
+ONLY = {"sparse": sparse_sections, "fixed_cost": lambda ctx: [fixed_cost.measure(ctx)]}
 
 
 def run_sections(ctx: Context) -> list[report.Section]:
@@ -63,8 +77,9 @@ def run_sections(ctx: Context) -> list[report.Section]:
     convs = convnets.measure(ctx)
     evals = evaluation.measure(ctx, lenet, convs)
     fig4 = projection.derive(lenet, evals)
+    levels = sparse.measure(ctx)
     fixed = fixed_cost.measure(ctx)
-    return [lenet, peak, evals, convs, fig4, fixed]
+    return [lenet, peak, evals, convs, fig4, projection.derive_levels(levels), levels, fixed]
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -76,6 +91,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=None,
                         help="MNIST folder (default: $LOTTERY_DATA, else ./data)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--only", choices=sorted(ONLY), default=None,
+                        help="run one section alone (with --fast: a few minutes)")
     return parser.parse_args(argv)
 
 
@@ -96,7 +113,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"[{time.perf_counter() - start:6.1f}s] {msg}", flush=True)
 
     info = machine(device)
-    sections = run_sections(Context(FAST if args.fast else FULL, device, log, args.data))
+    ctx = Context(FAST if args.fast else FULL, device, log, args.data)
+    sections = ONLY[args.only](ctx) if args.only else run_sections(ctx)
     mode = "fast (smoke, noisy)" if args.fast else "full"
     text = report.render(mode, info, time.perf_counter() - start, sections)
     print()

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from lottery import optimizers
+from lottery import optimizers, sparse
 from lottery.data import DataBundle, MemberBatches, Split, evaluation_batches
 from lottery.hparams import ModelHparams, TrainingHparams
 from lottery.masks import Mask, stack
@@ -41,6 +41,7 @@ from lottery.models import LotteryModel, build
 
 METRICS = ("val_loss", "val_acc", "test_loss", "test_acc", "train_loss", "train_acc")
 KERNELS = ("auto", "eager", "torch_fused")
+SPARSE = sparse.MODES
 
 
 @dataclass(frozen=True)
@@ -53,16 +54,24 @@ class SpeedOptions:
     on the CPU our exact Adam compiled to one pass), ``eager`` (the exact update uncompiled, no
     compiler needed), ``torch_fused`` (PyTorch's fused kernel on the CPU too: faster, but it
     rounds an element differently depending on where it sits, so batching is no longer exact).
+    ``sparse``: masked fc layers computed on their kept weights only (:mod:`lottery.sparse`) --
+    ``auto`` (where the measured crossover density says it is faster; never with ``bf16`` or
+    ``compile``), ``on`` (every masked fc layer), ``off``; differs from dense by rounding.
     """
 
     bf16: bool = False
     channels_last: bool = False
     compile: bool = False
     kernel: str = "auto"
+    sparse: str = "auto"
 
     def __post_init__(self):
         if self.kernel not in KERNELS:
             raise ValueError(f"speed.kernel must be one of {KERNELS}; got {self.kernel!r}")
+        if self.sparse not in SPARSE:
+            raise ValueError(f"speed.sparse must be one of {SPARSE}; got {self.sparse!r}")
+        if self.sparse == "on" and (self.bf16 or self.compile):
+            raise ValueError("speed.sparse='on' works with neither bf16 nor compile")
 
     def key(self) -> dict:
         """The options that differ from the defaults: what a stored result is keyed by (so a
@@ -317,7 +326,10 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
         raise ValueError(f"start_iteration must be in [0, {hp.iterations}), got {start_iteration}")
     check_memory(model_hp, data, len(members), device)
     model, masked_params, masks, frozen = _build(model_hp, data, members, device, speed)
-    optimizer = make_optimizer(model.parameters(), hp, device, speed.kernel)
+    sparse_layers = sparse.setup(model, masked_params, masks, frozen, speed, hp,
+                                 data.input_shape, device)
+    masked_params, masks, frozen = sparse_layers.dense_rest(masked_params, masks, frozen)
+    optimizer = make_optimizer(sparse_layers.parameters(model), hp, device, speed.kernel)
     batches = MemberBatches(data.train, [m.data_seed for m in members], hp.batch_size,
                             augment=data.augment)
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if speed.bf16
@@ -346,21 +358,26 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
     for iteration in range(loop.iteration, hp.iterations):
         loop.iteration = iteration
         if loop.next_point < len(loop.points) and loop.points[loop.next_point] == iteration:
+            sparse_layers.to_dense()  # the reads below see the dense weights
             record(model, data, hp, loop, iteration, eval_batch_size, autocast)
         if iteration in snapshot_at and iteration not in loop.snapshots:
+            sparse_layers.to_dense()
             loop.snapshots[iteration] = [member_state(model, k) for k in range(model.members)]
         if checkpoint is not None and checkpoint_every and iteration > resumed_at \
                 and iteration % checkpoint_every == 0:
+            sparse_layers.to_dense()
             _save_checkpoint(checkpoint, model, optimizer, loop)
         x, y = batches.get(iteration)
         for group in optimizer.param_groups:
             group["lr"] = hp.lr_at(iteration)
         member_loss, member_acc = step_fn(x, y)
-        torch._foreach_mul_([p.grad for p in masked_params], masks)
+        if masked_params:  # none left when every masked layer is sparse
+            torch._foreach_mul_([p.grad for p in masked_params], masks)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
-            torch._foreach_mul_(masked_params, masks)
+            if masked_params:
+                torch._foreach_mul_(masked_params, masks)
             if frozen is not None:  # fixed pruned values: back after whatever the step did
                 torch._foreach_add_(masked_params, frozen)
             loop.running[0] += member_loss
@@ -369,6 +386,7 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
         if (iteration + 1) % hp.eval_every == 0 or iteration + 1 == hp.iterations:
             bar.update(iteration + 1 - bar.n - start_iteration)
     bar.close()
+    sparse_layers.to_dense()
     record(model, data, hp, loop, hp.iterations, eval_batch_size, autocast)
     return _finish(model, data, loop, eval_batch_size, autocast)
 
@@ -423,6 +441,7 @@ def _load_checkpoint(path: Path, model, optimizer, loop: LoopState, device) -> N
         saved = torch.load(path, map_location=device, weights_only=True)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
+        sparse.check_optimizer_state(optimizer)
         loop.load_state_dict(saved["loop"])
     except Exception as error:
         from lottery.store import describe

@@ -75,3 +75,57 @@ def derive(lenet: LenetEngine, evals: Evaluation) -> Projection:
     return Projection(project("default", "", lenet, DEFAULT, evals)
                       + project('eager Adam (`kernel="eager"`)', ", eager Adam", lenet, EAGER,
                                 evals))
+
+
+# ---------------------------------------------------------------- 5b: per-level, sparse path
+#
+# With the sparse path a step's cost falls with the level's density, so the projection sums
+# the levels: level 0 at K = FIRST_K, levels 1..LEVELS at K = LATER_K, each with its own
+# measured step and evaluation point (section 6).
+
+
+@dataclass
+class LevelProjectionRow:
+    path: str          # the SpeedOptions.sparse value timed
+    test_curve: bool
+    train_s: float     # ITERATIONS x the sum of the levels' step seconds
+    eval_s: float      # ITERATIONS / EVAL_EVERY x the sum of the levels' evaluation points
+
+    @property
+    def seconds(self) -> float:
+        return self.train_s + self.eval_s
+
+    def render(self) -> str:
+        return (f"- sparse={self.path!r}, test_curve={self.test_curve}: training "
+                f"{self.train_s / 3600:.2f} h + evaluation {self.eval_s / 3600:.2f} h = "
+                f"**{self.seconds / 3600:.2f} h**")
+
+
+@dataclass
+class LevelProjection:
+    rows: list[LevelProjectionRow]
+
+    def render(self) -> list[str]:
+        return ["## 5b. Projected paper-scale LeNet Fig. 4, level by level (section 6)", "",
+                f"T = sum over levels of {ITERATIONS:,} x [step(level) + eval point(level) / "
+                f"{EVAL_EVERY}]; level 0 with K = {FIRST_K}, levels 1-{LEVELS} with K = "
+                f"{LATER_K}; before (`sparse='off'`) and after (`sparse='auto'`).", "",
+                *(row.render() for row in self.rows), ""]
+
+    def targets(self) -> list[Target]:
+        return [Target(f"projected Fig. 4 per level <= {TARGET_HOURS:g} h (sparse={r.path}, "
+                       f"test_curve={r.test_curve})", f"{r.seconds / 3600:.2f} h",
+                       r.seconds <= TARGET_HOURS * 3600) for r in self.rows]
+
+
+def level_row(section, path: str, test_curve: bool) -> LevelProjectionRow:
+    """One path's projection from section 6's per-level step and evaluation timings."""
+    rows = [section.row(FIRST_K, 0)] + [section.row(LATER_K, n) for n in range(1, LEVELS + 1)]
+    train_s = ITERATIONS * sum(r.steps[path].median for r in rows)
+    eval_s = ITERATIONS / EVAL_EVERY * sum(r.evals[(path, test_curve)].median for r in rows)
+    return LevelProjectionRow(path, test_curve, train_s, eval_s)
+
+
+def derive_levels(section) -> LevelProjection:
+    return LevelProjection([level_row(section, path, curve) for path in ("off", "auto")
+                            for curve in (True, False)])
