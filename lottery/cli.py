@@ -34,7 +34,7 @@ from lottery.presets import (
 )
 from lottery.results import percent_columns
 from lottery.store import RUNS_ENV, RunStore, runs_root
-from lottery.training import KERNELS, SpeedOptions, default_device
+from lottery.training import KERNELS, SPARSE, SpeedOptions, default_device
 
 DEFAULT_ROUNDS = "1,2,3,5,7,9,12"
 SUMMARY = {"percent_remaining": "remaining %", "early_stop_iteration": "early-stop it",
@@ -114,6 +114,10 @@ def _experiment_flags(defaults) -> argparse.ArgumentParser:
     s.add_argument("--kernel", choices=KERNELS, default="auto",
                    help="optimizer update: auto (fused on CUDA, exact compiled Adam on the "
                         "CPU), eager, torch_fused (default: auto)")
+    s.add_argument("--sparse", choices=SPARSE, default="auto",
+                   help="masked fc layers as sparse products: auto (where the crossover "
+                        "density measured once on this machine says it is faster), off, on "
+                        "(default: auto)")
     o = p.add_argument_group("output")
     o.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     o.add_argument("--csv", metavar="PATH", help="write the full results table (one row per "
@@ -292,7 +296,7 @@ def make_runner(args: argparse.Namespace, hp) -> Runner:
                 split_seed=d.split_seed, train_subset=d.train_subset, download=args.download,
                 test_subset=d.test_subset)
     speed = SpeedOptions(bf16=args.bf16, channels_last=args.channels_last, compile=args.compile,
-                         kernel=args.kernel)
+                         kernel=args.kernel, sparse=args.sparse)
     executor = make_executor(executor_name, address=args.address,
                              device=args.device or "auto", data_root=args.data)
     options = {"store": RunStore(args.runs), "device": device, "data": data,

@@ -40,6 +40,10 @@ from lottery.members import MemberLinear
 
 MODES = ("auto", "off", "on")
 CROSSOVER_FILE = "sparse_crossover.json"
+# the member count the crossover is measured at, whatever a call's K: a layer's path then
+# depends on its density alone, so a network takes the same path, and gets the same bits,
+# trained alone or in any batch (the sparse path is exact batched vs alone, as the dense is)
+CROSSOVER_MEMBERS = 5
 # densities tried from the top until the sparse step is the faster: the IMP schedules of the
 # papers pass through this range at 0.8^n, so its points are about as far apart as levels
 LADDER = (0.7, 0.5, 0.35, 0.25, 0.18, 0.12, 0.08, 0.05, 0.03, 0.02, 0.01)
@@ -402,8 +406,8 @@ def setup(model: nn.Module, masked: Sequence[Tensor], masks: Sequence[Tensor],
     grads = _input_grads(model, [layer for layer, _ in candidates], input_shape, device)
     chosen = []
     for (layer, mask), input_grad in zip(candidates, grads, strict=True):
-        work = LayerWork(layer.in_features, layer.out_features, layer.members, hp.batch_size,
-                         input_grad)
+        work = LayerWork(layer.in_features, layer.out_features, CROSSOVER_MEMBERS,
+                         hp.batch_size, input_grad)
 
         def crossover(work=work) -> float:
             return (crossovers or default_crossovers()).get(work, hp, device, speed.kernel)

@@ -71,7 +71,7 @@ def test_imp_help_mentions_every_flag(capsys):
     help_text = capsys.readouterr().out
     for flag in ["--preset", "--profile", "--trials", "--levels", "--iterations", "--rewind",
                  "--controls", "--seed", "--runs", "--data", "--device", "--synthetic",
-                 "--checkpoint-every", "--bf16", "--channels-last", "--compile",
+                 "--checkpoint-every", "--bf16", "--channels-last", "--compile", "--sparse",
                  "--no-progress", "--csv", "LOTTERY_RUNS", "LOTTERY_DATA"]:
         assert flag in help_text, flag
 

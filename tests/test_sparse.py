@@ -217,6 +217,25 @@ def test_chooser_picks_dense_above_and_sparse_below_the_measured_crossover(tmp_p
     assert len(calls) == 3
 
 
+def test_auto_takes_the_same_path_alone_and_in_any_batch(mnist_like, tmp_path):
+    """The crossover is read at one member count, so a crossover that would differ with K
+    (here: sparse only if measured at K=1) cannot make a batch and its members alone differ."""
+    def measure(work, hp, device, kernel):
+        return 0.9 if work.members == 1 else 0.0
+
+    crossovers = sparse.Crossovers(None, measure)
+    hp = TrainingHparams("adam", lr=1e-3, iterations=10, batch_size=20, eval_every=5)
+    members = lenet_members((7,))  # one network alone: K = 1
+    model = build("lenet", [0])
+    params = dict(model.named_parameters())
+    masked = [params[n] for n in model.prunable]
+    masks = [torch.stack([m.mask[n] for m in members]).float() for n in model.prunable]
+    chosen = sparse.setup(model, masked, masks, None, SpeedOptions(), hp, (1, 28, 28),
+                          torch.device("cpu"), crossovers)
+    assert chosen.layers == []  # measured at CROSSOVER_MEMBERS, not at this call's K = 1
+    assert sparse.CROSSOVER_MEMBERS != 1
+
+
 @pytest.mark.parametrize("mode, kept, crossover, expected", [
     ("auto", 0.3, 0.2, False), ("auto", 0.1, 0.2, True), ("auto", 1.0, 2.0, False),
     ("on", 1.0, 0.0, True), ("off", 0.01, 1.0, False)])
