@@ -30,7 +30,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -148,6 +148,7 @@ class SparseLinear:
         self.layer, self.pattern = layer, Pattern.of(mask.bool())
         self.values = nn.Parameter(layer.weight.new_empty(self.pattern.nnz))
         self._seen = -1  # the dense weight's version when values and weight last agreed
+        self.sparse_evaluation = True  # False: a shared (evaluation) input takes the dense path
         self.gather()
 
     def gather(self) -> None:
@@ -171,6 +172,9 @@ class SparseLinear:
         if self.layer.weight._version != self._seen:
             self.gather()
         p, shared = self.pattern, x.dim() == 2
+        if shared and not self.sparse_evaluation:
+            self.to_dense()
+            return MemberLinear.forward(self.layer, x)
         # activations as (features, batch): the layout the product reads and writes, so a
         # following layer's x^T is this output again with no copy (as MemberLinear's)
         xt = x.t() if shared else x.transpose(1, 2).reshape(p.members * p.in_features, -1)
@@ -224,6 +228,9 @@ class LayerWork:
     members: int
     batch_size: int
     input_grad: bool  # whether the layer's input needs a gradient (not for a first layer)
+    # the evaluation forward (no gradient, one input shared by all members, the evaluation
+    # batch): large batches favour the dense product, so it has a crossover of its own
+    evaluation: bool = False
 
 
 def density(mask: Tensor) -> float:
@@ -249,7 +256,7 @@ def crossover_key(work: LayerWork, device: torch.device, optimizer: str, kernel:
             "threads": torch.get_num_threads(), "torch": versions()["torch"],
             "in": work.in_features, "out": work.out_features, "members": work.members,
             "batch": work.batch_size, "input_grad": work.input_grad, "optimizer": optimizer,
-            "kernel": kernel}
+            "kernel": kernel} | ({"evaluation": True} if work.evaluation else {})
 
 
 class Crossovers:
@@ -339,6 +346,9 @@ def _step(work: LayerWork, kept: float | None, hp, device: torch.device,
     """One training step of the layer alone: dense (``kept`` None) or sparse."""
     from lottery.training import make_optimizer
 
+    if work.evaluation:
+        return _forward(work, kept, device)
+
     generator = torch.Generator().manual_seed(0)
     k, n_in, n_out, batch = (work.members, work.in_features, work.out_features,
                              work.batch_size)
@@ -373,6 +383,22 @@ def _step(work: LayerWork, kept: float | None, hp, device: torch.device,
     return step
 
 
+def _forward(work: LayerWork, kept: float | None, device: torch.device) -> Callable[[], None]:
+    """One evaluation forward of the layer alone on a shared input: dense or sparse."""
+    generator = torch.Generator().manual_seed(0)
+    layer = MemberLinear(work.members, work.in_features, work.out_features).to(device)
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * 0.05)
+    x = torch.randn(work.batch_size, work.in_features, generator=generator).to(device)
+    mask = (torch.rand(layer.weight.shape, generator=generator) < (kept or 1.0)).to(device)
+    forward = layer if kept is None else SparseLinear(layer, mask)
+
+    def step():
+        with torch.no_grad():
+            forward(x)
+    return step
+
+
 def _race(dense: Callable[[], None], sparse: Callable[[], None],
           device: torch.device) -> tuple[float, float]:
     """The fastest of :data:`REPEATS` timed calls of each, alternated so that a change of the
@@ -395,7 +421,8 @@ def _race(dense: Callable[[], None], sparse: Callable[[], None],
 
 def setup(model: nn.Module, masked: Sequence[Tensor], masks: Sequence[Tensor],
           frozen: Sequence[Tensor] | None, speed, hp, input_shape: Sequence[int],
-          device: torch.device, crossovers: Crossovers | None = None) -> SparseLayers:
+          device: torch.device, crossovers: Crossovers | None = None,
+          eval_batch: int = 5000) -> SparseLayers:
     """Make the masked fc layers that ``speed.sparse`` chooses sparse; returns them."""
     mode = speed.sparse
     if mode == "auto" and (speed.bf16 or speed.compile):  # the sparse product has neither
@@ -406,14 +433,17 @@ def setup(model: nn.Module, masked: Sequence[Tensor], masks: Sequence[Tensor],
     grads = _input_grads(model, [layer for layer, _ in candidates], input_shape, device)
     chosen = []
     for (layer, mask), input_grad in zip(candidates, grads, strict=True):
-        work = LayerWork(layer.in_features, layer.out_features, CROSSOVER_MEMBERS,
-                         hp.batch_size, input_grad)
+        train = LayerWork(layer.in_features, layer.out_features, CROSSOVER_MEMBERS,
+                          hp.batch_size, input_grad)
+        evaluation = replace(train, batch_size=eval_batch, input_grad=False, evaluation=True)
 
-        def crossover(work=work) -> float:
-            return (crossovers or default_crossovers()).get(work, hp, device, speed.kernel)
+        def crossover(work: LayerWork) -> Callable[[], float]:
+            return lambda: (crossovers or default_crossovers()).get(work, hp, device,
+                                                                    speed.kernel)
 
-        if choose(mode, density(mask), crossover):
+        if choose(mode, density(mask), crossover(train)):
             chosen.append(install(layer, mask))
+            chosen[-1].sparse_evaluation = choose(mode, density(mask), crossover(evaluation))
     return SparseLayers(chosen)
 
 

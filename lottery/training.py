@@ -327,7 +327,7 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
     check_memory(model_hp, data, len(members), device)
     model, masked_params, masks, frozen = _build(model_hp, data, members, device, speed)
     sparse_layers = sparse.setup(model, masked_params, masks, frozen, speed, hp,
-                                 data.input_shape, device)
+                                 data.input_shape, device, eval_batch=eval_batch_size)
     masked_params, masks, frozen = sparse_layers.dense_rest(masked_params, masks, frozen)
     optimizer = make_optimizer(sparse_layers.parameters(model), hp, device, speed.kernel)
     batches = MemberBatches(data.train, [m.data_seed for m in members], hp.batch_size,

@@ -132,6 +132,18 @@ def test_lenet_trains_the_same_networks_sparse_and_dense(mnist_like, optimizer):
                            members[0].state["fc1.weight"] * members[0].mask["fc1.weight"])
 
 
+def test_trained_sparse_evaluated_dense_runs_as_the_dense_path(mnist_like, monkeypatch):
+    """auto with layers trained sparse but evaluated dense: the same runs as the dense path."""
+    monkeypatch.setattr(sparse, "_default", sparse.Crossovers(
+        None, lambda work, *args: 0.0 if work.evaluation else 0.9))
+    hp = TrainingHparams("sgd", lr=0.05, iterations=4, batch_size=20, momentum=0.9,
+                         eval_every=2)
+    members = lenet_members()
+    runs = {mode: train(LENET, hp, mnist_like, members, speed=SpeedOptions(sparse=mode),
+                        snapshot_at=[3], progress=False) for mode in ("auto", "off")}
+    assert_same_runs(runs["auto"], runs["off"], members, atol=1e-6)
+
+
 def conv_data() -> DataBundle:
     full = load("synthetic_cifar10", val_size=40, train_subset=48)
     return dataclasses.replace(full, test=Split(full.test.x[:40], full.test.y[:40]))
@@ -211,10 +223,42 @@ def test_chooser_picks_dense_above_and_sparse_below_the_measured_crossover(tmp_p
     chosen = sparse.setup(model, masked, masks, None, SpeedOptions(), hp, (1, 28, 28),
                           torch.device("cpu"), crossovers)
     assert [s.layer for s in chosen.layers] == [model.fc1, model.fc2]
-    assert [w.input_grad for w in calls] == [False, True, True]  # fc1 gets the data
+    training = [w for w in calls if not w.evaluation]
+    assert [w.input_grad for w in training] == [False, True, True]  # fc1 gets the data
+    # the evaluation forward of each sparse layer has its own crossover, at the eval batch
+    assert [(w.in_features, w.batch_size) for w in calls if w.evaluation] == [(784, 5000),
+                                                                               (300, 5000)]
     again = sparse.Crossovers(tmp_path / sparse.CROSSOVER_FILE, measure)  # from the file
     assert again.get(calls[0], hp, torch.device("cpu"), "auto") == 0.25
-    assert len(calls) == 3
+    assert len(calls) == 5
+
+
+def test_evaluation_takes_the_dense_path_where_its_own_crossover_says(mnist_like):
+    """Trained sparse, evaluated dense (large shared batches favour the dense product): the
+    same logits as the sparse evaluation forward, to rounding."""
+    def measure(work, hp, device, kernel):
+        return 0.0 if work.evaluation else 0.9
+
+    hp = TrainingHparams("adam", lr=1e-3, iterations=10, batch_size=20, eval_every=10)
+    model = build("lenet", [0, 1])
+    params = dict(model.named_parameters())
+    members = lenet_members((7, 7))
+    masked = [params[n] for n in model.prunable]
+    masks = [torch.stack([m.mask[n] for m in members]).float() for n in model.prunable]
+    with torch.no_grad():
+        torch._foreach_mul_(masked, masks)
+    chosen = sparse.setup(model, masked, masks, None, SpeedOptions(), hp, (1, 28, 28),
+                          torch.device("cpu"), sparse.Crossovers(None, measure))
+    assert chosen.layers and not any(s.sparse_evaluation for s in chosen.layers)
+    x = mnist_like.val.x[:50]
+    with torch.no_grad():
+        for layer in chosen.layers:  # as a training step does: values move, weights lag
+            layer.values.mul_(1.5)
+        dense_logits = model(x)
+        for layer in chosen.layers:
+            layer.sparse_evaluation = True
+        sparse_logits = model(x)
+    torch.testing.assert_close(dense_logits, sparse_logits, rtol=1e-5, atol=1e-5)
 
 
 def test_auto_takes_the_same_path_alone_and_in_any_batch(mnist_like, tmp_path):
