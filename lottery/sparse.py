@@ -244,8 +244,9 @@ def choose(mode: str, kept: float, crossover: Callable[[], float]) -> bool:
         return False
     if mode == "on":
         return True
-    # a full mask makes the sparse product the dense one plus index work: never faster
-    return kept < 1.0 and kept < crossover()
+    # a measured crossover never exceeds the ladder's top, so a denser layer (a full one
+    # above all) is dense without measuring anything
+    return kept < min(1.0, LADDER[0]) and kept < crossover()
 
 
 def crossover_key(work: LayerWork, device: torch.device, optimizer: str, kernel: str) -> dict:
