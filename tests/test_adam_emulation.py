@@ -133,3 +133,19 @@ def test_only_float32_cpu_tensors_and_small_lerp_weights_are_emulated():
     assert adam_emulation.supported(flat, beta1=0.9)
     assert not adam_emulation.supported(flat, beta1=0.4)  # lerp weight 0.6: another formula
     assert not adam_emulation.supported([[t.double() for t in flat[0]]], beta1=0.9)
+
+
+def test_end_emulation_sends_the_next_update_to_the_compiler(monkeypatch):
+    fresh_process(monkeypatch, budget=10 ** 9)
+    optimizers.end_emulation()
+    adam_steps()
+    assert optimizers._kernel_ran  # nothing emulated once the budget is spent
+
+
+def test_a_calibration_times_the_compiled_update_not_the_emulated_start(monkeypatch):
+    from lottery import calibration
+    from lottery.presets import resolve
+
+    fresh_process(monkeypatch, budget=10 ** 12)  # a fresh process would emulate for ages
+    calibration.measure(resolve("lenet", "smoke"), 2, "cpu")
+    assert optimizers._emulated == optimizers.EMULATED_UPDATES and optimizers._kernel_ran
