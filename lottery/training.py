@@ -371,15 +371,8 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
         for group in optimizer.param_groups:
             group["lr"] = hp.lr_at(iteration)
         member_loss, member_acc = step_fn(x, y)
-        if masked_params:  # none left when every masked layer is sparse
-            torch._foreach_mul_([p.grad for p in masked_params], masks)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        _masked_update(optimizer, masked_params, masks, frozen)
         with torch.no_grad():
-            if masked_params:
-                torch._foreach_mul_(masked_params, masks)
-            if frozen is not None:  # fixed pruned values: back after whatever the step did
-                torch._foreach_add_(masked_params, frozen)
             loop.running[0] += member_loss
             loop.running[1] += member_acc
         loop.running_steps += 1
@@ -389,6 +382,22 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
     sparse_layers.to_dense()
     record(model, data, hp, loop, hp.iterations, eval_batch_size, autocast)
     return _finish(model, data, loop, eval_batch_size, autocast)
+
+
+def _masked_update(optimizer: torch.optim.Optimizer, masked: list[Tensor], masks: list[Tensor],
+                   frozen: list[Tensor] | None) -> None:
+    """The optimizer step with pruned weights held where they are: gradients masked, weights
+    masked again after the step, fixed pruned values restored (sparse layers need none of it:
+    their pruned weights do not exist, so ``masked`` may be empty)."""
+    if masked:
+        torch._foreach_mul_([p.grad for p in masked], masks)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        if masked:
+            torch._foreach_mul_(masked, masks)
+        if frozen is not None:  # fixed pruned values: back after whatever the step did
+            torch._foreach_add_(masked, frozen)
 
 
 def _finish(model: LotteryModel, data: DataBundle, loop: LoopState, eval_batch_size: int,
