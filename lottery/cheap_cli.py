@@ -16,6 +16,8 @@ from lottery.data import DATASETS, DataUnavailable
 from lottery.hparams import ExperimentHparams, HparamError
 from lottery.results import percent_columns
 
+_typed = flags.argument_type  # a flag's parser naming the flag in its error
+
 PREFIX = "method:"
 COLUMNS = {"percent_remaining": "remaining %", "early_stop_test_acc": "early-stop test %",
            "sd_early_stop_test_acc": "sd", "cost_iterations": "cost (iterations)",
@@ -63,17 +65,6 @@ def add_method_flags(parser: argparse.ArgumentParser,
             group.add_argument(f"--{kind}.{name}", dest=f"{PREFIX}{kind}.{name}",
                                type=_typed(f"{kind}.{name}", cheap_methods.PARAM_TYPES[name]),
                                default=argparse.SUPPRESS, metavar="X", help=text)
-
-
-def _typed(path: str, kind: type):
-    convert = flags.parser_for(kind)
-
-    def typed(text: str):
-        try:
-            return convert(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(f"{path}: {error}") from None
-    return typed
 
 
 def plan(args: argparse.Namespace) -> cheap.Plan:

@@ -424,18 +424,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _target_type(path: str, kind: type):
-    convert = flags.parser_for(kind)
-
-    def typed(text: str):
-        try:
-            return convert(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(f"target.{path}: {error}") from None
-    typed.__name__ = f"target.{path}"
-    return typed
-
-
 def _transfer_parser(sub, shared: argparse.ArgumentParser) -> None:
     """``transfer``: the experiment's flags describe the source; ``--target.data.*`` and
     ``--target.training.*`` (generated like the others) change the target recipe."""
@@ -464,7 +452,8 @@ def _transfer_parser(sub, shared: argparse.ArgumentParser) -> None:
     t = p.add_argument_group("target hyperparameters (default: the source's)")
     for path, kind in flags.fields():
         if path.startswith(("data.", "training.")):
-            t.add_argument(f"--target.{path}", dest=TARGET + path, type=_target_type(path, kind),
+            t.add_argument(f"--target.{path}", dest=TARGET + path,
+                           type=flags.argument_type(f"target.{path}", kind),
                            default=argparse.SUPPRESS, metavar=flags._metavar(kind),
                            help=flags.HELP.get(path, ""))
 

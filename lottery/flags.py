@@ -82,6 +82,19 @@ def parser_for(kind: type):
     return {int: _integer, float: float, str: lambda text: text.strip()}[kind]
 
 
+def argument_type(name: str, kind: type):
+    """An argparse ``type`` reading ``kind`` whose error names the flag (``name: reason``)."""
+    convert = parser_for(kind)
+
+    def typed(text: str):
+        try:
+            return convert(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{name}: {error}") from None
+    typed.__name__ = name  # argparse says "invalid <name> value" when the type itself fails
+    return typed
+
+
 def _boolean(text: str) -> bool:
     value = text.strip().lower()
     if value not in ("true", "false", "1", "0", "yes", "no"):
