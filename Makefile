@@ -97,8 +97,17 @@ reproduce: install
 estimate: install
 	$(RUN_ENV)$(REPRODUCE) $(if $(NB),--only $(NB)) --estimate-only
 
+# Sections 7-8 also time the engine at BENCH_BEFORE (main when issue #19 was opened: before the
+# sparse path and the fixed-cost work), checked out once under .bench/; BENCH_BEFORE= skips it.
+BENCH_BEFORE ?= 49ba3e0
+BENCH_TREE   := .bench/before-$(BENCH_BEFORE)
 bench: install
+ifneq ($(strip $(BENCH_BEFORE)),)
+	@test -d $(BENCH_TREE) || git worktree add --detach $(BENCH_TREE) $(BENCH_BEFORE)
+	LOTTERY_BENCH_BEFORE=$(abspath $(BENCH_TREE)) $(PY) benchmarks/run.py
+else
 	$(PY) benchmarks/run.py
+endif
 
 # Never touches data/, runs/ or figures/.
 clean:

@@ -30,6 +30,9 @@ module each under ``benchmarks/sections/``:
    dense path, the sparse path and the chooser at every IMP level's density, K = 1, 5, 10.
 7. ``fixed_cost``: seconds by phase of a 20-iteration CLI job in its own process
    (``$LOTTERY_BENCH_BEFORE``: another checkout to compare with).
+8. ``whole_jobs``: the issue's two whole CLI jobs (5 trials, dense + 1 level and IMP to 6.9%,
+   1,000 iterations a level) by phase, against ``$LOTTERY_BENCH_BEFORE``, with the CLI's
+   evaluation defaults and with the paper's whole evaluation.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from benchmarks.sections import (  # noqa: E402
     matmul_peak,
     projection,
     sparse,
+    whole_jobs,
 )
 from lottery import optimizers  # noqa: E402
 
@@ -67,7 +71,8 @@ def sparse_sections(ctx: Context) -> list[report.Section]:
     return [levels, projection.derive_levels(levels)]
 
 
-ONLY = {"sparse": sparse_sections, "fixed_cost": lambda ctx: [fixed_cost.measure(ctx)]}
+ONLY = {"sparse": sparse_sections, "fixed_cost": lambda ctx: [fixed_cost.measure(ctx)],
+        "whole_jobs": lambda ctx: [whole_jobs.measure(ctx)]}
 
 
 def run_sections(ctx: Context) -> list[report.Section]:
@@ -79,7 +84,9 @@ def run_sections(ctx: Context) -> list[report.Section]:
     fig4 = projection.derive(lenet, evals)
     levels = sparse.measure(ctx)
     fixed = fixed_cost.measure(ctx)
-    return [lenet, peak, evals, convs, fig4, projection.derive_levels(levels), levels, fixed]
+    jobs = whole_jobs.measure(ctx)
+    return [lenet, peak, evals, convs, fig4, projection.derive_levels(levels), levels, fixed,
+            jobs]
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -126,7 +126,8 @@ class Call:
         t = self.hp.training
         train, val, test = data_sizes(self.hp.data)
         points = len(evaluation_iterations(t, self.start))
-        return points * val + (points if t.test_curve else 1) * test + train + test
+        final_train = train if t.final_train_subset is None else min(train, t.final_train_subset)
+        return points * val + (points if t.test_curve else 1) * test + final_train + test
 
     def seconds(self, cost: Cost) -> float:
         iterations = self.hp.training.iterations - self.start

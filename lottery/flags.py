@@ -37,7 +37,10 @@ HELP = {
     "training.gamma": "learning-rate factor at each milestone",
     "training.warmup": "iterations of linear learning-rate warmup",
     "training.eval_every": "iterations between evaluations (validation loss for early stop)",
-    "training.test_curve": "evaluate the test set at every evaluation (true/false)",
+    "training.test_curve": "evaluate the test set at every evaluation (true/false); the "
+                           "early-stop and final test accuracy are measured either way",
+    "training.final_train_subset": "measure the final training accuracy on the first N "
+                                   "examples of the shuffled training split ('none': all)",
     "pruning.strategy": "layerwise (a rate per layer kind) or global (all layers ranked "
                         "together)",
     "pruning.conv_rate": "fraction of surviving conv weights pruned per round (layerwise)",

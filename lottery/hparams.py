@@ -96,6 +96,9 @@ class TrainingHparams:
     eval_every: int = 100
     test_curve: bool = True  # evaluate the test set at every evaluation (paper Fig. 3), else only
     #                          at the early-stop iteration and the end
+    # the final training accuracy over the first n examples of the (shuffled) training split;
+    # None: all of it. Out of stored keys while None, so results stored before it keep theirs
+    final_train_subset: int | None = field(default=None, metadata={"omit_default": True})
 
     def __post_init__(self):
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
@@ -120,6 +123,10 @@ class TrainingHparams:
         _check(self.iterations // self.eval_every <= MAX_EVALUATIONS, "training.eval_every",
                f"at least iterations / {MAX_EVALUATIONS:,} (the history is kept in memory)",
                self.eval_every)
+        _check(self.final_train_subset is None
+               or (_whole(self.final_train_subset) and self.final_train_subset > 0),
+               "training.final_train_subset", "None or a positive integer",
+               self.final_train_subset)
 
     def lr_at(self, iteration: int) -> float:
         """Learning rate of the step at ``iteration``: linear warmup, then ÷ at milestones."""

@@ -381,7 +381,7 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
     bar.close()
     sparse_layers.to_dense()
     record(model, data, hp, loop, hp.iterations, eval_batch_size, autocast)
-    return _finish(model, data, loop, eval_batch_size, autocast)
+    return _finish(model, data, hp, loop, eval_batch_size, autocast)
 
 
 def _masked_update(optimizer: torch.optim.Optimizer, masked: list[Tensor], masks: list[Tensor],
@@ -400,11 +400,19 @@ def _masked_update(optimizer: torch.optim.Optimizer, masked: list[Tensor], masks
             torch._foreach_add_(masked, frozen)
 
 
-def _finish(model: LotteryModel, data: DataBundle, loop: LoopState, eval_batch_size: int,
-            autocast) -> TrainResult:
+def final_train_examples(train: Split, hp: TrainingHparams) -> Split:
+    """The training examples the final training accuracy is measured on (all, or the first
+    ``hp.final_train_subset`` of the shuffled split: a fixed random sample)."""
+    n = hp.final_train_subset
+    return train if n is None or n >= len(train) else Split(train.x[:n], train.y[:n])
+
+
+def _finish(model: LotteryModel, data: DataBundle, hp: TrainingHparams, loop: LoopState,
+            eval_batch_size: int, autocast) -> TrainResult:
     """Final weights and training accuracy, then the early-stop weights evaluated on test."""
     final_states = [member_state(model, k) for k in range(model.members)]
-    _, final_train_acc = evaluate(model, data.train, eval_batch_size, autocast)
+    _, final_train_acc = evaluate(model, final_train_examples(data.train, hp),
+                                  eval_batch_size, autocast)
     with torch.no_grad():
         for name, t in model_tensors(model).items():
             t.copy_(loop.best[name])

@@ -143,3 +143,35 @@ def test_every_option_variant_has_a_row_at_every_k():
     assert len(rows) == 2 * (1 + len(OPTIONS))
     # the projection's eager row is one of the measured variants
     assert lenet_engine.EAGER in OPTIONS
+
+
+def test_whole_jobs_alternate_checkouts_and_judge_the_speedup(monkeypatch, tmp_path):
+    from benchmarks.context import FULL, Context
+    from benchmarks.sections import whole_jobs
+
+    calls = []
+
+    def fake_probe(root, args, data_root):  # before: 30 s a level; after: 10 s (+5 paper)
+        calls.append((root, args))
+        levels = int(args[args.index("--levels") + 1]) + 1 if "--levels" in args else 0
+        after = root == whole_jobs.HERE
+        total = levels * (10 + 5 * ("--training.test_curve" in args) if after else 30)
+        return {"total": float(total), "phases": {p: total / 6 for p in whole_jobs.PHASES}}
+
+    monkeypatch.setattr(whole_jobs, "probe", fake_probe)
+    monkeypatch.setenv(whole_jobs.BEFORE_ENV, str(tmp_path))
+    ctx = Context(FULL, torch.device("cpu"), log=lambda _: None)
+    jobs = whole_jobs.measure(ctx)
+    sides = [root for root, args in calls[2:6]]
+    assert sides == [tmp_path, whole_jobs.HERE, whole_jobs.HERE, tmp_path]  # alternating
+    assert len(calls) == 2 + 2 * 3 + 1 * 3  # two warm-ups, 2 repeats of the short job, 1 long
+    short = "dense + 1 level"
+    assert jobs.total(short, whole_jobs.BEFORE) == 60 and jobs.total(short, whole_jobs.PAPER) == 30
+    targets = {t.name: (t.value, t.ok) for t in jobs.targets()}
+    assert targets[f"whole CLI job '{short}' >= 1.8x faster than before"] == ("3.00x", True)
+    assert targets["whole CLI job 'IMP to 6.9% (12 levels)' >= 3x faster than before"] == \
+        ("3.00x", True)
+    text = "\n".join(jobs.render())
+    assert "| dense + 1 level | this checkout, paper's evaluation |" in text and "| 2.00x |" in text
+    monkeypatch.delenv(whole_jobs.BEFORE_ENV)
+    assert whole_jobs.measure(ctx).targets() == []  # nothing to compare with

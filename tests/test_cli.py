@@ -14,6 +14,7 @@ import pytest
 
 from lottery import cli, experiments, flags
 from lottery.models import REGISTRY
+from lottery.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
 # the smoke profile, cut further (1 trial, 10 iterations) to keep the suite fast
@@ -147,6 +148,18 @@ def test_generated_flags_reach_the_hyperparameters():
     assert hp.pruning.criterion == "magnitude_increase" and hp.pruning.strategy == "global"
     assert hp.pruning.global_rate == 0.3 and hp.data.split_seed == 3
     assert hp.controls == () and hp.training.test_curve is False
+
+
+def test_the_cli_evaluates_what_its_tables_need_unless_told_otherwise():
+    base = ["imp", "--preset", "lenet", "--profile", "paper"]
+    for argv in (base, [*base, "--iterations", "1000"]):
+        t = cli.experiment_hparams(cli.build_parser(argv).parse_args(argv)).training
+        assert t.test_curve is False and t.final_train_subset == 10_000, argv
+        assert t.eval_every == 100  # the paper's validation schedule picks the early stop
+    argv = [*base, "--training.test_curve", "true", "--training.final_train_subset", "none"]
+    t = cli.experiment_hparams(cli.build_parser(argv).parse_args(argv)).training
+    assert t.test_curve is True and t.final_train_subset is None
+    assert t == PRESETS["lenet"].training  # the paper's evaluation, as the notebooks run it
 
 
 @pytest.mark.parametrize("flags_, field", [

@@ -49,6 +49,8 @@ def test_call_seconds_add_up_iterations_and_evaluations():
     assert call.evaluated_examples() == examples
     cost = Cost(step_s=0.01, eval_s=1e-5, call_s=0.5)
     assert call.seconds(cost) == pytest.approx(0.5 + t.iterations * 0.01 + examples * 1e-5)
+    sampled = estimate.Call("level 0", hp.replace(training__final_train_subset=400), 2, 0)
+    assert sampled.evaluated_examples() == examples - 2500 + 400  # the final train accuracy
     rewound = estimate.Call("level 1", hp, members=2, start=20)  # trains from the rewind point
     assert rewound.seconds(Cost(0.01, 0.0, 0.0)) == pytest.approx((t.iterations - 20) * 0.01)
 

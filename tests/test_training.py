@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from lottery.data import DataBundle, Split, load
-from lottery.hparams import HparamError, ModelHparams, TrainingHparams
+from lottery.hparams import HparamError, ModelHparams, TrainingHparams, to_dict
 from lottery.masks import Mask
-from lottery.members import member_state
+from lottery.members import load_member_state, member_state
 from lottery.models import build
 from lottery.pruning import prune_layerwise, random_mask_like, scores
-from lottery.training import Member, SpeedOptions, evaluation_iterations, train
+from lottery.training import Member, SpeedOptions, evaluate, evaluation_iterations, train
 
 LENET = ModelHparams("lenet")
 
@@ -75,6 +75,21 @@ def test_early_stop_snapshot_matches_history_without_test_curve(mnist_like):
     assert a.early_stop_iteration == b.early_stop_iteration
     assert a.early_stop_test_acc == b.early_stop_test_acc
     assert no_curve.history.test_acc.iloc[:-1].isna().all()
+
+
+def test_final_train_accuracy_on_a_subset_is_that_of_the_final_weights_there(mnist_like):
+    hp = TrainingHparams("adam", lr=2e-3, iterations=60, batch_size=60, eval_every=30,
+                         final_train_subset=100)
+    result = train(LENET, hp, mnist_like, [lenet_member(2)], progress=False)
+    model = build("lenet", [0])
+    load_member_state(model, 0, result.final_states[0])
+    first = Split(mnist_like.train.x[:100], mnist_like.train.y[:100])
+    _, on_first = evaluate(model, first)
+    _, on_all = evaluate(model, mnist_like.train)
+    got = result.summary.iloc[0].final_train_acc
+    assert got == pytest.approx(float(on_first[0]))
+    assert got * 100 == pytest.approx(round(got * 100))  # a count out of 100 examples
+    assert float(on_all[0]) != pytest.approx(got)  # the subset is not the whole split
 
 
 def test_batched_members_match_members_trained_alone(single_thread):
@@ -288,3 +303,12 @@ def test_adam_keeps_batched_members_exactly_equal_to_alone(mnist_like, single_th
         alone = train(LENET, hp, mnist_like, [member], speed=speed, progress=False)
         for name, value in alone.final_states[0].items():
             assert torch.equal(together.final_states[k][name], value), name
+
+
+def test_final_train_subset_keeps_stored_keys_while_unset_and_is_validated():
+    hp = TrainingHparams("adam", lr=1e-3, iterations=100, batch_size=60)
+    assert "final_train_subset" not in to_dict(hp)  # results stored before it keep their keys
+    assert to_dict(dataclasses.replace(hp, final_train_subset=500))["final_train_subset"] == 500
+    for bad in (0, -3, 2.5):
+        with pytest.raises(HparamError, match="training.final_train_subset"):
+            dataclasses.replace(hp, final_train_subset=bad)
