@@ -7,6 +7,7 @@
 #   make reproduce NB=<name> [P="dropout=True trials=3"]   run one notebook with parameters
 #   make estimate [NB=<name>]   how long each notebook would take here, without running it
 #   make lab            JupyterLab on notebooks/
+#   make bench          engine speed benchmark -> benchmarks/RESULTS.md (about 30 min on 2 cores)
 #   EXECUTOR=ray        train on Ray (a local instance, or the cluster at $RAY_ADDRESS)
 PYTHON  ?= python3
 VENV    := .venv

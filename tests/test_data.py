@@ -215,6 +215,7 @@ def test_member_equals_single_member_across_epochs(tiny_split):
     for iteration in range(7, 24):  # crosses the epoch boundaries at 10 and 20
         x, y = many.get(iteration)
         assert x.shape == (3, 10, 1, 4, 4) and y.shape == (3, 10)
+        assert torch.equal(x[:, :, 0, 0, 0], y.float())  # each image beside its own label
         for k, single in enumerate(singles):
             x1, y1 = single.get(iteration)
             assert torch.equal(x[k], x1[0]) and torch.equal(y[k], y1[0])
