@@ -94,6 +94,12 @@ def test_split_covers_every_element_once_in_order():
 
 def test_threaded_update_gives_the_single_call_bits(kernel, monkeypatch):
     monkeypatch.setattr(adam_kernel, "MIN_CHUNK", 64)  # split even these small tensors
+    asked, original = [], adam_kernel.pool
+
+    def counting(workers: int):
+        asked.append(workers)
+        return original(workers)
+    monkeypatch.setattr(adam_kernel, "pool", counting)
     generator = torch.Generator().manual_seed(1)
     sizes = (5_003, 64, 1, 777)
     alone = moments(sizes, generator)
@@ -106,7 +112,7 @@ def test_threaded_update_gives_the_single_call_bits(kernel, monkeypatch):
                       *SCALARS, threads=4)
     for mine, theirs in zip(split, alone, strict=True):
         assert all(same_bits(a, b) for a, b in zip(mine, theirs, strict=True))
-    assert adam_kernel._pool is not None  # the split ran on the pool
+    assert asked and set(asked) == {3}  # three pieces went to the pool, one ran here
 
 
 def test_kernel_refuses_tensors_it_would_misread(kernel):
