@@ -3,9 +3,10 @@
 Usage: ``python benchmarks/fixed_cost_probe.py CLI-ARGS...`` from a checkout's root, so that
 ``lottery`` is that checkout's. Phases are timed by wrapping the functions that do them, so the
 probe works unchanged on older checkouts: imports (``lottery.cli``), data (``cli.load``),
-optimizer (every Adam update: the compile, or its emulation), evaluation (``training.record``
-and ``training._finish``), training (``experiments.train`` minus its optimizer and evaluation
-time) and other (the rest of ``cli.main``).
+optimizer (every Adam update: loading the C kernel, or on older checkouts the compile or its
+emulation), evaluation (``training.record`` and ``training._finish``), training
+(``experiments.train`` minus its optimizer and evaluation time) and other (the rest of
+``cli.main``).
 """
 
 from __future__ import annotations

@@ -62,7 +62,6 @@ from benchmarks.sections import (  # noqa: E402
     sparse,
     whole_jobs,
 )
-from lottery import optimizers  # noqa: E402
 
 
 def sparse_sections(ctx: Context) -> list[report.Section]:
@@ -105,9 +104,6 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse(argv)
-    # per-step figures are of the compiled Adam kernel from the first step (a process's first
-    # updates would otherwise be its numpy emulation: the same numbers, slower)
-    optimizers.EMULATED_UPDATES = 0
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

@@ -1,17 +1,17 @@
-"""The compiled Adam update's arithmetic evaluated with numpy: the same bits, no compiler.
+"""The C Adam kernel's arithmetic evaluated with numpy: the same bits, no compiler.
 
-Compiling the update (:func:`lottery.optimizers.compiled_adam_update`) costs seconds in every
-new process -- importing the compiler and tracing the kernel -- which a short job never earns
-back. Inductor's generated kernel (read from its output code) does, per float32 element:
+The CPU Adam update (:func:`lottery.optimizers.compiled_adam_update`) runs a C kernel
+(:mod:`lottery.adam_kernel`) that computes, per float32 element:
 ``m = m + (g - m) * (1 - beta1)``; ``v = fma(g * g, 1 - beta2, v * beta2)``;
 ``p = p - m / (sqrt(v) / bias2_sqrt + eps) * step_size``, with the constants and scalars
-rounded to float32 and every operation correctly rounded (the fma once). numpy's float32
-operations are correctly rounded too, so the same sequence gives the same bits. numpy has no
-fma: it is computed in float64, where the product is exact, and rounded once more to float32;
-that second rounding can only go wrong for a sum landing exactly halfway between two float32s
-(or in float32's subnormal range), and those few elements are settled with the sum's exact
-error (rounding to odd). ``tests/test_adam_emulation.py`` holds this to the compiled kernel
-bit for bit, so a compiler whose code differs fails a test rather than a result.
+rounded to float32 (:func:`constants`) and every operation correctly rounded (the fma once) --
+the arithmetic of the inductor kernel it replaced. This module is its specification and its
+fallback where no C compiler is available. numpy's float32 operations are correctly rounded
+too, so the same sequence gives the same bits. numpy has no fma: it is computed in float64,
+where the product is exact, and rounded once more to float32; that second rounding can only go
+wrong for a sum landing exactly halfway between two float32s (or in float32's subnormal range),
+and those few elements are settled with the sum's exact error (rounding to odd).
+``tests/test_adam_kernel.py`` holds the kernel to this bit for bit.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ SMALLEST_NORMAL = 2.0 ** -126  # below it float32 keeps fewer bits: settle those
 
 
 def supported(flat: list[list[Tensor]], beta1: float) -> bool:
-    """Whether the emulation reproduces the compiled kernel for these tensors and ``beta1``."""
-    # inductor writes lerp with a weight of 0.5 or more the other way round: not emulated
+    """Whether the kernel (and so this emulation) takes these tensors and ``beta1``."""
+    # the kernel's m + (g - m) * w is lerp's formula for weights below one half; from one half
+    # up PyTorch's lerp computes from the other end (g - (g - m) * (1 - w), accurate there), so
+    # those take the eager update
     return 1 - beta1 < 0.5 and all(t.dtype == torch.float32 and t.device.type == "cpu"
                                    for tensors in flat for t in tensors)
 
@@ -58,12 +60,18 @@ def _round_to_odd(total: np.ndarray, product: np.ndarray, addend: np.ndarray,
     total[where] = s
 
 
+def constants(step_size: float, bias2_sqrt: float, beta1: float, beta2: float,
+              eps: float) -> tuple[np.float32, ...]:
+    """The update's float32 constants: weight, rest, decay, bias, eps, size."""
+    f = np.float32
+    return f(1 - beta1), f(1 - beta2), f(beta2), f(bias2_sqrt), f(eps), f(step_size)
+
+
 def update(flat: list[list[Tensor]], step_size: float, bias2_sqrt: float, beta1: float,
            beta2: float, eps: float) -> None:
-    """The compiled Adam update of each ``[param, grad, exp_avg, exp_avg_sq]`` set, in place."""
-    f = np.float32
-    weight, decay, rest = f(1 - beta1), f(beta2), f(1 - beta2)
-    bias, epsilon, size = f(bias2_sqrt), f(eps), f(step_size)
+    """The kernel's Adam update of each ``[param, grad, exp_avg, exp_avg_sq]`` set, in place."""
+    weight, rest, decay, bias, epsilon, size = constants(step_size, bias2_sqrt, beta1, beta2,
+                                                         eps)
     for tensors in flat:
         p, g, m, v = (t.detach().numpy() for t in tensors)
         m += (g - m) * weight

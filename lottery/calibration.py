@@ -114,9 +114,6 @@ def _eval_seconds(hp: ExperimentHparams, members: int, device: torch.device) -> 
 def measure(hp: ExperimentHparams, members: int, device: str | torch.device,
             speed: SpeedOptions = DEFAULT_SPEED) -> Cost:
     """Time ``members`` networks of ``hp``'s model trained together on ``device``."""
-    from lottery import optimizers
-
-    optimizers.end_emulation()  # the compiled update, as a long run has it
     device = torch.device(device)
     data = _random_bundle(hp, device, 64)
     model = build(hp.model.name, seeds=list(range(members)), input_shape=data.input_shape,

@@ -16,17 +16,16 @@ LeNet training step. We take the IEEE square root (numpy's, correctly rounded, t
 on any input): SGD is bit-identical to PyTorch's, Adam agrees with it to an ulp per step and is
 exact per element (a member batched or alone gets identical numbers).
 
-Adam's update can also run compiled (:func:`compiled_adam_update`, the CPU default of
-:func:`lottery.training.make_optimizer`): one pass over each tensor instead of seven. Compiling
-costs seconds per process, so the first :data:`EMULATED_UPDATES` element updates of a process
-evaluate the compiled kernel's arithmetic with numpy instead (:mod:`lottery.adam_emulation`, bit
-for bit the same): a short job never pays for the compiler.
+Adam's update can also run as one compiled pass over each tensor instead of seven
+(:func:`compiled_adam_update`, the CPU default of :func:`lottery.training.make_optimizer`): a
+small C kernel (:mod:`lottery.adam_kernel`), built once per machine and cached, because
+compiling it with torch.compile cost seconds in every new process, which dominated short jobs.
+Without a C compiler its exact numpy emulation (:mod:`lottery.adam_emulation`) runs instead:
+the same numbers, slower.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
 import warnings
 
@@ -34,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lottery import adam_emulation
+from lottery import adam_emulation, adam_kernel
 
 
 def ieee_sqrt_(source: Tensor, out: Tensor) -> Tensor:
@@ -68,7 +67,7 @@ class _InPlaceOptimizer(torch.optim.Optimizer):
 
 class Adam(_InPlaceOptimizer):
     """Adam (no amsgrad): a sequence of in-place elementwise passes or, with ``compiled`` on
-    the CPU, one compiled pass per tensor (:func:`compiled_adam_update`; the optimizer step is
+    the CPU, one pass per tensor of a C kernel (:func:`compiled_adam_update`; the step is
     2-3x faster once K members' moments outgrow the cache). Either way every element goes
     through the same arithmetic wherever it sits, so batched and alone agree exactly; the two
     ways differ from each other, and from PyTorch's Adam, only by float rounding."""
@@ -81,7 +80,7 @@ class Adam(_InPlaceOptimizer):
         self._aliases: dict[Tensor, tuple[Tensor, Tensor, Tensor]] = {}
 
     def _flat_sets(self, params, grads, states) -> list[list[Tensor]] | None:
-        """1-D aliases of (param, grad, exp_avg, exp_avg_sq) for the compiled kernel; those of
+        """1-D aliases of (param, grad, exp_avg, exp_avg_sq) for the C kernel; those of
         the long-lived tensors are kept between steps. None where it cannot run (not on the
         CPU, layouts that differ or have gaps)."""
         if params[0].device.type != "cpu":
@@ -140,149 +139,53 @@ class Adam(_InPlaceOptimizer):
 # ------------------------------------------------------------------ the compiled Adam update
 #
 # Eager Adam streams every tensor through memory seven times a step; once K members' moments
-# outgrow the cache that is most of the optimizer's time. Compiled by inductor, the update is a
-# single pass. To compile once per process, not once per model or member count, every call has
-# the same structure: GROUP tensors (padded with scratch tensors), each a 1-D alias of its
-# memory in storage order (not a view: the compiler would guard on the viewed tensor's shape),
-# with dynamic sizes that are not "duck" shared (equal sizes would be guarded equal).
+# outgrow the cache that is most of the optimizer's time. The C kernel makes it a single pass,
+# split over torch's threads for large tensors. It was an inductor kernel, but importing the
+# compiler and tracing cost ~3.4 s in every process (a 1000-iteration LeNet job takes ~30 s);
+# loading the cached C library costs milliseconds and gives the same bits.
 
-GROUP = 8
-_kernel = None
-_kernel_ran = False
-_compile_failed = False
-# element updates per process done by the emulation before compiling: the emulation runs at
-# 15-120 ns an element (measured: LeNet K=1 4 ms a step, K=15 0.47 s), so this budget costs
-# at most about 2 s, less than the compile it saves for a short job (a 20-iteration LeNet job
-# uses 5M); a longer job compiles early. The numbers are the same either way.
-EMULATED_UPDATES = 20_000_000
-_emulated = 0
-_scratch: dict[tuple, list[list[Tensor]]] = {}
-
-
-def _adam_kernel(params: list[Tensor], grads: list[Tensor], exp_avg: list[Tensor],
-                 exp_avg_sq: list[Tensor], step_size: Tensor, bias2_sqrt: Tensor, beta1: float,
-                 beta2: float, eps: float) -> None:
-    for p, g, m, v in zip(params, grads, exp_avg, exp_avg_sq, strict=True):
-        m.lerp_(g, 1 - beta1)
-        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-        p.sub_(m / (v.sqrt() / bias2_sqrt + eps) * step_size)
+_kernel: adam_kernel.Kernel | None = None
+_kernel_failed = False  # no kernel in this process: the emulation runs instead
 
 
 def storage_order_flat(t: Tensor) -> Tensor | None:
     """A 1-D tensor over a dense tensor's memory in storage order (e.g. a channels-last weight),
-    or None when there is none (overlapping or gapped strides). It aliases the memory without
-    being a view, so the compiler sees a plain 1-D tensor and guards nothing about ``t``."""
+    or None when there is none (overlapping or gapped strides)."""
     order = sorted(range(t.dim()), key=lambda d: (-t.stride(d), -t.shape[d]))
     if not t.permute(order).is_contiguous():
         return None
     return t.new_empty(0).set_(t.untyped_storage(), t.storage_offset(), (t.numel(),), (1,))
 
 
-@contextlib.contextmanager
-def _quiet_first_compile():
-    """Compiling for the CPU on a machine without CUDA logs a warning about CUDA_HOME; hide it
-    while the kernel is first compiled (and only then, leaving the logger as it was)."""
-    if _kernel_ran:
-        yield
-        return
-    logger = logging.getLogger("torch.utils.cpp_extension")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def _emulate(flat: list[list[Tensor]], beta1: float) -> bool:
-    """Whether this update goes to the numpy emulation: while the process's budget lasts and
-    nothing is compiled yet, or for good once compiling has failed."""
-    global _emulated
-    if _kernel_ran or not adam_emulation.supported(flat, beta1):
-        return False
-    if _compile_failed:
-        return True
-    size = sum(tensors[0].numel() for tensors in flat)
-    if _emulated + size > EMULATED_UPDATES:
-        return False
-    _emulated += size
-    return True
-
-
-def end_emulation() -> None:
-    """Spend what is left of the process's emulation budget, so later updates run compiled (a
-    timing of the steady state, e.g. a calibration, must not see the emulated start)."""
-    global _emulated
-    _emulated = EMULATED_UPDATES
+def loaded_kernel() -> adam_kernel.Kernel | None:
+    """The C kernel, loaded (or built) at the first call; None, warned about once, where it
+    cannot be built."""
+    global _kernel, _kernel_failed
+    if _kernel is None and not _kernel_failed:
+        try:
+            _kernel = adam_kernel.load()
+        except (adam_kernel.BuildError, OSError) as error:
+            _kernel_failed = True
+            warnings.warn(f"the C Adam kernel cannot be built ({error}); evaluating its "
+                          "arithmetic with numpy for the rest of this process (slower; the "
+                          "same numbers)", RuntimeWarning, stacklevel=3)
+    return _kernel
 
 
 def compiled_adam_update(flat: list[list[Tensor]], step_size: float, bias2_sqrt: float,
                          beta1: float, beta2: float, eps: float) -> bool:
-    """Apply the Adam update with the compiled kernel (or its exact numpy emulation, see
-    :data:`EMULATED_UPDATES`) to ``flat``: one ``[param, grad, exp_avg, exp_avg_sq]`` set a
-    tensor, each a 1-D CPU alias (:func:`storage_order_flat`). Returns False, having changed
-    nothing, where neither can run. A compiler that fails at the first compile is warned about
-    once and the emulation takes over (the same numbers, slower); a later failure is an error,
-    so a run never switches arithmetic half-way."""
-    if _emulate(flat, beta1):
-        adam_emulation.update(flat, step_size, bias2_sqrt, beta1, beta2, eps)
-        return True
-    if _compile_failed:
+    """Apply the Adam update with the C kernel (or, without a compiler, its exact numpy
+    emulation) to ``flat``: one ``[param, grad, exp_avg, exp_avg_sq]`` set a tensor, each a 1-D
+    CPU alias (:func:`storage_order_flat`). Returns False, having changed nothing, where the
+    kernel does not apply (:func:`lottery.adam_emulation.supported`)."""
+    if not adam_emulation.supported(flat, beta1):
         return False
-    try:
-        _run_kernel(flat, step_size, bias2_sqrt, beta1, beta2, eps)
-    except _FirstCompileFailed as failed:
-        return _after_failed_compile(failed.__cause__, flat, step_size, bias2_sqrt, beta1,
-                                     beta2, eps)
-    return True
-
-
-class _FirstCompileFailed(Exception):
-    """The kernel's first compile failed before it changed anything."""
-
-
-def _run_kernel(flat: list[list[Tensor]], step_size: float, bias2_sqrt: float, beta1: float,
-                beta2: float, eps: float) -> None:
-    """The compiled kernel over ``flat``, GROUP sets a call (compiled at the first call)."""
-    global _kernel, _kernel_ran
-    if _kernel is None:
-        _kernel = torch.compile(_adam_kernel, dynamic=True, fullgraph=True)
-    dtype = flat[0][0].dtype  # scalars rounded as PyTorch's own kernels round them
-    scalars = (torch.tensor(step_size, dtype=dtype), torch.tensor(bias2_sqrt, dtype=dtype),
-               beta1, beta2, eps)
-    key = (dtype,)
-    if key not in _scratch:  # distinct tensors: repeated ones would be guarded as aliases
-        _scratch[key] = [[torch.zeros(2, dtype=dtype) for _ in range(4)] for _ in range(GROUP)]
-    start = 0
-    try:
-        with torch.fx.experimental._config.patch(use_duck_shape=False), \
-                _quiet_first_compile():
-            for start in range(0, len(flat), GROUP):
-                chunk = flat[start:start + GROUP]
-                chunk += _scratch[key][:GROUP - len(chunk)]
-                _kernel(*[list(column) for column in zip(*chunk, strict=True)], *scalars)
-    except Exception as error:  # noqa: BLE001 - a compiler failure: the caller falls back
-        if _kernel_ran or start:
-            raise
-        raise _FirstCompileFailed from error
-    _kernel_ran = True
-
-
-def _after_failed_compile(error: BaseException, flat: list[list[Tensor]], step_size: float,
-                          bias2_sqrt: float, beta1: float, beta2: float, eps: float) -> bool:
-    """Warn once that compiling failed; apply the update with the emulation where it can."""
-    global _compile_failed
-    _compile_failed = True
-    reason = str(error).splitlines()[0] if str(error) else ""
-    emulated = adam_emulation.supported(flat, beta1)
-    instead = ("evaluating its arithmetic with numpy for the rest of this process (slower; the "
-               "same numbers)") if emulated else ("using the eager update for the rest of this "
-                                                  "process (slower; differs by float rounding)")
-    warnings.warn(f"compiling the Adam update failed ({type(error).__name__}: {reason}); "
-                  f"{instead}", RuntimeWarning, stacklevel=4)
-    if emulated:
+    kernel = loaded_kernel()
+    if kernel is None:
         adam_emulation.update(flat, step_size, bias2_sqrt, beta1, beta2, eps)
-    return emulated
+    else:
+        kernel.update(flat, step_size, bias2_sqrt, beta1, beta2, eps, torch.get_num_threads())
+    return True
 
 
 class SGD(_InPlaceOptimizer):
