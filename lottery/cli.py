@@ -119,8 +119,8 @@ def _experiment_flags(defaults) -> argparse.ArgumentParser:
     s.add_argument("--compile", action="store_true",
                    help="torch.compile the training step (GPU; slower on a CPU)")
     s.add_argument("--kernel", choices=KERNELS, default="auto",
-                   help="optimizer update: auto (fused on CUDA, exact compiled Adam on the "
-                        "CPU), eager, torch_fused (default: auto)")
+                   help="optimizer update: auto (fused on CUDA, exact Adam as one C pass on "
+                        "the CPU), eager, torch_fused (default: auto)")
     s.add_argument("--sparse", choices=SPARSE, default="auto",
                    help="masked fc layers as sparse products: auto (where the crossover "
                         "density measured once on this machine says it is faster), off, on "

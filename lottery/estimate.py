@@ -35,8 +35,7 @@ from lottery.plans import Planned
 from lottery.store import RunStore
 from lottery.training import evaluation_iterations
 
-# kernel start, imports, the CPU optimizer update's compilation (a few seconds once inductor's
-# cache holds it), data loading, figures and store writes of one notebook: smoke notebooks'
+# kernel start, imports, data loading, figures and store writes of one notebook: smoke notebooks'
 # wall time minus their training steps, 6-20 s on the project's shared 2-core CPU
 NOTEBOOK_OVERHEAD_S = 10.0
 # (train, test) examples of the official splits; validation is held out of train

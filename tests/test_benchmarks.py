@@ -149,10 +149,11 @@ def test_whole_jobs_alternate_checkouts_and_judge_the_speedup(monkeypatch, tmp_p
     from benchmarks.context import FULL, Context
     from benchmarks.sections import whole_jobs
 
-    calls = []
+    calls, stores = [], {}
 
-    def fake_probe(root, args, data_root):  # before: 30 s a level; after: 10 s (+5 paper)
+    def fake_probe(root, args, data_root, env):  # before: 30 s a level; after: 10 s (+5 paper)
         calls.append((root, args))
+        stores.setdefault(root, set()).add(env[whole_jobs.RUNS_ENV])
         levels = int(args[args.index("--levels") + 1]) + 1 if "--levels" in args else 0
         after = root == whole_jobs.HERE
         total = levels * (10 + 5 * ("--training.test_curve" in args) if after else 30)
@@ -165,6 +166,9 @@ def test_whole_jobs_alternate_checkouts_and_judge_the_speedup(monkeypatch, tmp_p
     sides = [root for root, args in calls[2:6]]
     assert sides == [tmp_path, whole_jobs.HERE, whole_jobs.HERE, tmp_path]  # alternating
     assert len(calls) == 2 + 2 * 3 + 1 * 3  # two warm-ups, 2 repeats of the short job, 1 long
+    assert all(args[args.index("--levels") + 1] == "12" for _, args in calls[:2])  # crossovers
+    assert [len(s) for s in stores.values()] == [1, 1]  # one store a checkout, kept throughout
+    assert stores[tmp_path] != stores[whole_jobs.HERE]
     short = "dense + 1 level"
     assert jobs.total(short, whole_jobs.BEFORE) == 60 and jobs.total(short, whole_jobs.PAPER) == 30
     targets = {t.name: (t.value, t.ok) for t in jobs.targets()}

@@ -1,11 +1,11 @@
-"""Section 6: the fixed cost of a short CLI job, seconds by phase.
+"""Section 7: the fixed cost of a short CLI job, seconds by phase.
 
 A 20-iteration LeNet ``imp`` job on real MNIST (one level, one trial, one thread), run as its
-own process by ``benchmarks/fixed_cost_probe.py``: imports, data, the Adam update (the compile,
-or its numpy emulation), training steps, evaluation (the points and the final training and
+own process by ``benchmarks/fixed_cost_probe.py``: imports, data, the Adam update (building or
+loading its C kernel included), training steps, evaluation (the points and the final training and
 test accuracy), other. Run in this checkout and, when ``$LOTTERY_BENCH_BEFORE`` names another
 checkout (e.g. the main branch before a change), there too; the first run of each fills the
-caches (inductor's, the decoded dataset's) and is not counted.
+caches (the Adam kernel's, the decoded dataset's) and is not counted.
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ class FixedCost:
     load: str
 
     def render(self) -> list[str]:
-        lines = ["## 6. Fixed cost of a short CLI job", "",
+        lines = ["## 7. Fixed cost of a short CLI job", "",
                  f"`python -m lottery {' '.join(JOB)}` on real MNIST, one thread, its own "
                  f"process; median seconds per phase (load average {self.load}). optimizer = "
-                 "every Adam update (the compile, or its exact numpy emulation); evaluation = "
+                 "every Adam update (loading its C kernel included); evaluation = "
                  "the evaluation points + the final training- and test-set accuracy.", "",
                  "| checkout | " + " | ".join(PHASES) + " | total |",
                  "|---|" + "---|" * (len(PHASES) + 1)]
@@ -62,9 +62,11 @@ class FixedCost:
                        f"{here.total:.2f} s", here.total <= TARGET_S)]
 
 
-def probe(root: Path, args: list[str], data_root: Path | None) -> dict:
-    """One job in a fresh process in checkout ``root``: its phases and total seconds."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def probe(root: Path, args: list[str], data_root: Path | None,
+          env_extra: dict[str, str] | None = None) -> dict:
+    """One job in a fresh process in checkout ``root`` (a cold store; ``env_extra`` added to
+    its environment): its phases and total seconds."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
     if data_root is not None:
         env["LOTTERY_DATA"] = str(data_root)
     with tempfile.TemporaryDirectory() as runs:

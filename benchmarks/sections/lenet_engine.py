@@ -55,7 +55,7 @@ class Variant:
     context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
 
 
-DEFAULT = Variant("default (compiled Adam update)")
+DEFAULT = Variant("default (Adam update as one C pass)")
 EAGER = Variant('eager Adam update (`kernel="eager"`)', SpeedOptions(kernel="eager"))
 OPTIONS = (
     Variant("eager Adam with PyTorch's MKL sqrt (the engine before this change)",

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import os
 import statistics
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.context import Context
 from benchmarks.harness import load_average
 from benchmarks.report import Target
-from benchmarks.sections.fixed_cost import BEFORE_ENV, HERE, JOB, PHASES, probe
+from benchmarks.sections.fixed_cost import BEFORE_ENV, HERE, PHASES, probe
+from lottery.store import RUNS_ENV
 
 COMMON = ["imp", "--preset", "lenet", "--profile", "paper", "--iterations", "1000",
           "--training.eval_every", "100", "--trials", "5", "--controls=", "--no-progress"]
@@ -28,6 +30,7 @@ JOBS = {"dense + 1 level": (["--levels", "1"], 1.8),
         "IMP to 6.9% (12 levels)": (["--levels", "12"], 3.0)}
 PAPER_EVALUATION = ["--training.test_curve", "true", "--training.final_train_subset", "none"]
 FAST_JOB = ["--iterations", "40", "--training.eval_every", "20"]  # --fast: the harness only
+WARM_UP = ["--iterations", "20", "--training.eval_every", "20"]
 BEFORE, DEFAULTS, PAPER = "before", "this checkout", "this checkout, paper's evaluation"
 
 
@@ -86,16 +89,21 @@ def measure(ctx: Context) -> WholeJobs:
     sides = ([(BEFORE, Path(before), [])] if before else []) + [
         (DEFAULTS, HERE, []), (PAPER, HERE, PAPER_EVALUATION)]
     fast = ctx.cfg.repeats < 3
-    for _, root, _ in sides[:2]:  # fill each checkout's caches (compiler, decoded data)
-        probe(root, JOB, ctx.data_root)
-    rows = []
-    for job, (levels, _) in JOBS.items():
-        repeats = 1 if fast or levels[-1] != "1" else 2
-        ctx.log(f"[8] whole CLI job '{job}' x {repeats}, {len(sides)} checkouts ...")
-        runs: dict[str, list[dict]] = {label: [] for label, _, _ in sides}
-        for _ in range(repeats):  # alternate the sides: load changes hit all of them
-            for label, root, extra in sides:
-                args = [*COMMON, *levels, *extra, *(FAST_JOB if fast else [])]
-                runs[label].append(probe(root, args, ctx.data_root))
-        rows += [_median_row(job, label, runs[label]) for label, _, _ in sides]
+    with tempfile.TemporaryDirectory() as tmp:
+        # a runs root per checkout: the sparse crossovers this checkout measures on first use
+        # are measured once, in the warm-up (which also fills the compiler and data caches)
+        roots = {root: {RUNS_ENV: str(Path(tmp) / str(i))} for i, (_, root, _) in
+                 enumerate(sides[:2])}
+        for root, env in roots.items():
+            probe(root, [*COMMON, "--levels", "12", *WARM_UP], ctx.data_root, env)
+        rows = []
+        for job, (levels, _) in JOBS.items():
+            repeats = 1 if fast or levels[-1] != "1" else 2
+            ctx.log(f"[8] whole CLI job '{job}' x {repeats}, {len(sides)} checkouts ...")
+            runs: dict[str, list[dict]] = {label: [] for label, _, _ in sides}
+            for _ in range(repeats):  # alternate the sides: load changes hit all of them
+                for label, root, extra in sides:
+                    args = [*COMMON, *levels, *extra, *(FAST_JOB if fast else [])]
+                    runs[label].append(probe(root, args, ctx.data_root, roots[root]))
+            rows += [_median_row(job, label, runs[label]) for label, _, _ in sides]
     return WholeJobs(rows, load_average())
