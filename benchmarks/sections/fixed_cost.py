@@ -84,7 +84,7 @@ def row(label: str, root: Path, args: list[str], ctx: Context, repeats: int) -> 
 
 def measure(ctx: Context) -> FixedCost:
     repeats = max(2, ctx.cfg.repeats)
-    ctx.log(f"[6] fixed cost of a 20-iteration CLI job ({repeats} runs per row) ...")
+    ctx.log(f"[7] fixed cost of a 20-iteration CLI job ({repeats} runs per row) ...")
     rows = []
     before = os.environ.get(BEFORE_ENV)
     if before:

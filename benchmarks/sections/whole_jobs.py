@@ -62,7 +62,7 @@ class WholeJobs:
                  "end only, final training accuracy on 10K examples; the paper's evaluation "
                  f"adds `{' '.join(PAPER_EVALUATION)}`. Evaluation = the evaluation points + "
                  "the final training- and test-set accuracy; optimizer = every Adam update "
-                 "(its compile included).", "",
+                 "(loading its C kernel included).", "",
                  "| job | checkout | " + " | ".join(PHASES) + " | total | vs before |",
                  "|---|---|" + "---|" * (len(PHASES) + 2)]
         lines += [f"| {r.job} | {r.label} | " + " | ".join(f"{r.phases[p]:.2f}" for p in PHASES)
