@@ -15,6 +15,10 @@ from test_adam_emulation import exact_fma32
 from lottery import adam_emulation, adam_kernel, optimizers
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+# the kernel is built with the system's C compiler; without one the update runs the emulation
+# (the last test), and the tests that build a kernel have nothing to build with
+needs_cc = pytest.mark.skipif(not (shutil.which("cc") or shutil.which("gcc")),
+                              reason="no C compiler on this machine")
 SCALARS = (1e-3 / (1 - 0.9), math.sqrt(1 - 0.999), 0.9, 0.999, 1e-8)
 
 
@@ -40,6 +44,7 @@ def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     return torch.equal(a.view(torch.int32), b.view(torch.int32))
 
 
+@needs_cc
 def test_kernel_gives_the_emulations_bits_step_after_step(kernel):
     generator = torch.Generator().manual_seed(0)
     sizes = (40_000, 301, 15, 1)  # vector bodies and tails of every length class
@@ -57,6 +62,7 @@ def test_kernel_gives_the_emulations_bits_step_after_step(kernel):
     assert torch.count_nonzero(ours[0][2] == 0) > 0  # zero moments survived to the end
 
 
+@needs_cc
 def test_kernel_rounds_the_fma_once_at_float32_midpoints(kernel):
     # g * g = 1 + 2^-22 and rest = (1 - 2^-22) 2^-24 make the product 2^-24 - 2^-68: with an
     # addend of 1 + 2^-23 the exact sum lies just below a float32 midpoint, which rounding
@@ -92,6 +98,7 @@ def test_split_covers_every_element_once_in_order():
         assert len(pieces) == parts and max(lengths) - min(lengths) <= 1
 
 
+@needs_cc
 def test_threaded_update_gives_the_single_call_bits(kernel, monkeypatch):
     monkeypatch.setattr(adam_kernel, "MIN_CHUNK", 64)  # split even these small tensors
     asked, original = [], adam_kernel.pool
@@ -115,6 +122,7 @@ def test_threaded_update_gives_the_single_call_bits(kernel, monkeypatch):
     assert asked and set(asked) == {3}  # three pieces went to the pool, one ran here
 
 
+@needs_cc
 def test_kernel_refuses_tensors_it_would_misread(kernel):
     sets = [[torch.zeros(4), torch.zeros(4), torch.zeros(4), torch.zeros(5)],
             [torch.zeros(4, dtype=torch.float64)] * 4, [torch.zeros(4, 2).t()] * 4]
@@ -128,6 +136,7 @@ def library(directory: Path) -> Path:
     return path
 
 
+@needs_cc
 def test_a_second_load_reuses_the_cached_library(tmp_path, monkeypatch):
     adam_kernel.load(tmp_path)
     before = library(tmp_path).stat()
@@ -141,6 +150,7 @@ def test_a_second_load_reuses_the_cached_library(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == [library(tmp_path).name]  # no leftovers
 
 
+@needs_cc
 def test_a_corrupt_cached_library_is_rebuilt(tmp_path):
     adam_kernel.load(tmp_path)
     path = library(tmp_path)
@@ -151,6 +161,7 @@ def test_a_corrupt_cached_library_is_rebuilt(tmp_path):
     assert kernel.agrees_with_emulation()
 
 
+@needs_cc
 def test_a_library_built_for_another_key_is_rebuilt(tmp_path, monkeypatch):
     adam_kernel.load(tmp_path)
     theirs = library(tmp_path)
@@ -162,6 +173,7 @@ def test_a_library_built_for_another_key_is_rebuilt(tmp_path, monkeypatch):
     assert b"another" not in theirs.read_bytes() and kernel.agrees_with_emulation()
 
 
+@needs_cc
 def test_the_cache_key_names_source_compiler_and_machine():
     parts = ("int x;", ["cc"], "gcc 12", "x86_64 fma avx2")
     key = adam_kernel.cache_key(*parts)
@@ -179,6 +191,7 @@ def edited_source(tmp_path: Path, monkeypatch, old: str, new: str) -> None:
     monkeypatch.setattr(adam_kernel, "SOURCE", tmp_path / "edited.c")
 
 
+@needs_cc
 def test_a_kernel_rounding_differently_is_refused(tmp_path, monkeypatch):
     # the unfused multiply-add rounds twice: the load-time check against the emulation fails
     edited_source(tmp_path, monkeypatch, "fmaf(grad * grad, rest, v[i] * decay)",
@@ -188,6 +201,7 @@ def test_a_kernel_rounding_differently_is_refused(tmp_path, monkeypatch):
     assert not list((tmp_path / "cache").iterdir())  # nothing cached, no partial file left
 
 
+@needs_cc
 def test_a_compile_error_is_reported_in_one_line(tmp_path, monkeypatch):
     edited_source(tmp_path, monkeypatch, "float moment =", "float moment = undeclared +")
     with pytest.raises(adam_kernel.BuildError, match="undeclared") as raised:
