@@ -278,8 +278,8 @@ def caption(fig: Figure, frame: pd.DataFrame | None = None, text: str = "",
              f"the paper)." if n and n > 1 else "Lines: one trial (no spread to show)."]
     if PAPER in gids or PAPER_RELATIVE in gids:
         parts.append("Stars: the paper's numbers (PAPERS.md)" + (
-            "; hollow: the paper's change from its dense network, drawn from ours (our "
-            "training is shorter)." if PAPER_RELATIVE in gids else "."))
+            "; hollow: a change the paper states against its dense network, drawn from our "
+            "dense network." if PAPER_RELATIVE in gids else "."))
     if PAPER_BAND in gids:
         parts.append(f"Gray band: the paper's dense network ({paper_values.SOURCE}).")
     if PAPER_LINE in gids:
