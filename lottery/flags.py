@@ -128,21 +128,10 @@ def add_flags(parser: argparse.ArgumentParser, defaults: ExperimentHparams | Non
         help_text = HELP.get(path, "")
         if defaults is not None:
             help_text += f" (preset: {_shown(_value(defaults, path))})"
-        groups[section].add_argument(f"--{path}", dest=PREFIX + path, type=_typed(path, kind),
+        groups[section].add_argument(f"--{path}", dest=PREFIX + path,
+                                     type=argument_type(path, kind),
                                      default=argparse.SUPPRESS, metavar=_metavar(kind),
                                      help=help_text)
-
-
-def _typed(path: str, kind: type):
-    convert = parser_for(kind)
-
-    def typed(text: str):
-        try:
-            return convert(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(f"{path}: {error}") from None
-    typed.__name__ = path
-    return typed
 
 
 def _metavar(kind: type) -> str:
