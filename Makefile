@@ -85,7 +85,7 @@ lab: install
 
 # P reaches reproduce through the environment, so its quotes and brackets arrive intact
 export LOTTERY_PARAMS = $(P)
-REPRODUCE = $(PY) -m lottery.reproduce --profile $(PROFILE) --param "$$LOTTERY_PARAMS" \
+REPRODUCE = $(PY) -m lottery.run.reproduce --profile $(PROFILE) --param "$$LOTTERY_PARAMS" \
 	$(if $(BUDGET),--budget $(BUDGET))
 
 reproduce-all: install
@@ -119,4 +119,4 @@ clean:
 DATASETS ?= mnist fashion_mnist cifar10
 .PHONY: data
 data: install
-	$(PY) -m lottery.download $(DATASETS)
+	$(PY) -m lottery.engine.download $(DATASETS)

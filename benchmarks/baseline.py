@@ -10,7 +10,7 @@ This is deliberately an ordinary, fair PyTorch training loop and NOT tuned, nor 
 - pruning enforced by multiplying every prunable weight by its mask after each optimizer step
   (and once before training).
 
-``benchmarks/run.py`` times it against the member-batched engine in ``lottery.training``.
+``benchmarks/run.py`` times it against the member-batched engine in ``lottery.core.training``.
 """
 
 from __future__ import annotations

@@ -12,13 +12,13 @@ from benchmarks.harness import per_iteration, repeated
 from benchmarks.sections.evaluation import EVAL_EVERY, record_work
 from benchmarks.sections.matmul_peak import matmul_gflops
 from benchmarks.workloads import LENET_WEIGHTS, engine_runner, lenet_mask, members_for
-from lottery import pruning
-from lottery.data import DataBundle, load
-from lottery.hparams import ModelHparams
-from lottery.masks import Mask
-from lottery.members import member_state
-from lottery.models import build, weight_counts
-from lottery.presets import PRESETS
+from lottery.core.hparams import ModelHparams
+from lottery.core.presets import PRESETS
+from lottery.engine import pruning
+from lottery.engine.data import DataBundle, load
+from lottery.engine.masks import Mask
+from lottery.engine.members import member_state
+from lottery.engine.models import build, weight_counts
 
 
 def check_baseline(data: DataBundle, mask: Mask, device: torch.device) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from lottery.data import DataBundle, load
+from lottery.engine.data import DataBundle, load
 
 
 @dataclass(frozen=True)

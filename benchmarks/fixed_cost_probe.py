@@ -5,7 +5,7 @@ Usage: ``python benchmarks/fixed_cost_probe.py CLI-ARGS...`` from a checkout's r
 probe works unchanged on older checkouts: imports (``lottery.cli``), data (``cli.load``),
 optimizer (every Adam update: loading the C kernel, or on older checkouts the compile or its
 emulation), evaluation (``training.record`` and ``training._finish``), training
-(``experiments.train`` minus its optimizer and evaluation time) and other (the rest of
+(the runner's ``train`` minus its optimizer and evaluation time) and other (the rest of
 ``cli.main``).
 """
 
@@ -23,7 +23,14 @@ START = time.perf_counter()
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
-from lottery import cli, experiments, optimizers, training  # noqa: E402
+try:  # the package's floors (engine/core/run); checkouts from before them are flat
+    from lottery.core import executors as trainer  # noqa: E402  (where a group is trained)
+    from lottery.core import training  # noqa: E402
+    from lottery.engine import optimizers  # noqa: E402
+    from lottery.run import cli  # noqa: E402
+except ImportError:
+    from lottery import cli, optimizers, training  # noqa: E402
+    from lottery import experiments as trainer  # noqa: E402
 
 IMPORTS = time.perf_counter() - START
 SPENT: dict[str, float] = {}
@@ -47,7 +54,7 @@ def main(argv: list[str]) -> None:
     timed(optimizers, "compiled_adam_update", "optimizer")
     timed(training, "record", "evaluation")
     timed(training, "_finish", "evaluation")
-    timed(experiments, "train", "train_call")
+    timed(trainer, "train", "train_call")
     began = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         code = cli.main(argv)

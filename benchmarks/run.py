@@ -11,14 +11,14 @@ module each under ``benchmarks/sections/``:
 
 1. ``lenet_engine``: LeNet-300-100 (Adam 1.2e-3, batch 60, ~21% density) ms per
    network-iteration: (a) the plain reference loop of ``benchmarks/baseline.py``;
-   (b) ``lottery.training.train`` with K = 1; (c) the engine with K = 5 and K = 10 members
+   (b) ``lottery.core.training.train`` with K = 1; (c) the engine with K = 5 and K = 10 members
    batched; 1b: the optimizer kernels and speed options. Evaluation is effectively off
    (``eval_every = iterations``, ``test_curve = False``), and fixed costs (setup, the few
    evaluations ``train`` always does) cancel by timing two iteration counts n1 < n2:
    ms/iteration = (T(n2) - T(n1)) / (n2 - n1).
 2. ``matmul_peak``: achieved GFLOP/s of (c) (dense FLOPs 6 x 266,200 x 60 per
    network-iteration) against a large fp32 square matmul measured in the same run.
-3. ``evaluation``: the work of one evaluation point (one ``lottery.training.record`` call:
+3. ``evaluation``: the work of one evaluation point (one ``lottery.core.training.record`` call:
    validation, + test when ``test_curve``, + the early-stop weight copy), timed directly, over
    the training time of 100 iterations; LeNet on real MNIST (5K val + 10K test), Conv-2 on the
    synthetic CIFAR-10 stand-in scaled per example to 5K + 10K. Plus the FLOP lower bound.

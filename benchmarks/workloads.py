@@ -7,13 +7,13 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from lottery import pruning
-from lottery.data import DataBundle, Split
-from lottery.hparams import ModelHparams, TrainingHparams
-from lottery.masks import Mask
-from lottery.members import member_state
-from lottery.models import build
-from lottery.training import DEFAULT_SPEED, Member, SpeedOptions, train
+from lottery.core.hparams import ModelHparams, TrainingHparams
+from lottery.core.training import DEFAULT_SPEED, Member, SpeedOptions, train
+from lottery.engine import pruning
+from lottery.engine.data import DataBundle, Split
+from lottery.engine.masks import Mask
+from lottery.engine.members import member_state
+from lottery.engine.models import build
 
 LENET_WEIGHTS = 266_200
 LENET_BATCH = 60

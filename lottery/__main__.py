@@ -1,6 +1,6 @@
-"""``python -m lottery``: see :mod:`lottery.cli`."""
+"""``python -m lottery``: see :mod:`lottery.run.cli`."""
 
-from lottery.cli import main
+from lottery.run.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

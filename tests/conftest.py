@@ -35,7 +35,7 @@ def single_thread():
 def interrupt_at(monkeypatch):
     """``interrupt_at(n)``: training raises KeyboardInterrupt when it asks for iteration n's
     batch (a Ctrl-C mid-run); ``interrupt_at(None)`` restores normal batches."""
-    from lottery.data import MemberBatches
+    from lottery.engine.data import MemberBatches
 
     original = MemberBatches.get
 
@@ -51,16 +51,16 @@ def interrupt_at(monkeypatch):
 @pytest.fixture
 def trained(monkeypatch):
     """The member counts of every training call made while the test runs."""
-    from lottery import experiments
+    from lottery.core import executors
 
     calls: list[int] = []
-    original = experiments.train
+    original = executors.train
 
     def counting(model_hp, hp, data, members, **kwargs):
         calls.append(len(members))
         return original(model_hp, hp, data, members, **kwargs)
 
-    monkeypatch.setattr(experiments, "train", counting)
+    monkeypatch.setattr(executors, "train", counting)
     return calls
 
 
@@ -79,6 +79,6 @@ def no_sparse_timing(monkeypatch):
     batched == alone exactness the training tests assert): under test the measurement finds
     sparse never faster, so "auto" is the dense path. Tests of the sparse path ask for "on" or
     inject their own measurement (tests/test_sparse.py)."""
-    from lottery import sparse
+    from lottery.engine import sparse
 
     monkeypatch.setattr(sparse, "_default", sparse.Crossovers(None, lambda *args: 0.0))

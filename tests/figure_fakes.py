@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lottery.presets import resolve
-from lottery.results import ExperimentResult
+from lottery.core.presets import resolve
+from lottery.core.results import ExperimentResult
 
 
 def fake_result(preset: str = "lenet", profile: str = "quick", levels: int = 6, trials: int = 2,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lottery import adam_emulation, optimizers
+from lottery.engine import adam_emulation, optimizers
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from test_adam_emulation import exact_fma32
 
-from lottery import adam_emulation, adam_kernel, optimizers
+from lottery.engine import adam_emulation, adam_kernel, optimizers
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 # the kernel is built with the system's C compiler; without one the update runs the emulation

@@ -1,4 +1,4 @@
-"""Tests for lottery.analysis: distances, mode connectivity, mask overlap, ticket properties, MI."""
+"""Tests for lottery.engine.analysis: distances, mode connectivity, mask overlap, ticket properties, MI."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lottery import analysis
-from lottery.data import Split
-from lottery.masks import Mask
-from lottery.members import load_member_state, member_state
-from lottery.models import build
-from lottery.pruning import random_mask_like
+from lottery.engine import analysis
+from lottery.engine.data import Split
+from lottery.engine.masks import Mask
+from lottery.engine.members import load_member_state, member_state
+from lottery.engine.models import build
+from lottery.engine.pruning import random_mask_like
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

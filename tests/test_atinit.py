@@ -1,4 +1,4 @@
-"""Tests for lottery.atinit: each pruning-at-init method's defining property on a known answer."""
+"""Tests for lottery.studies.cheap.at_init: each pruning-at-init method's defining property on a known answer."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lottery import atinit
-from lottery.masks import Mask
-from lottery.members import member_state
-from lottery.models import build
+from lottery.engine.masks import Mask
+from lottery.engine.members import member_state
+from lottery.engine.models import build
+from lottery.studies.cheap import at_init as atinit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

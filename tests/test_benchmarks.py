@@ -22,9 +22,9 @@ from benchmarks.sections.evaluation import EVAL_EVERY, EvalRow, Evaluation  # no
 from benchmarks.sections.lenet_engine import DEFAULT, EAGER, OPTIONS, LenetEngine  # noqa: E402
 from benchmarks.sections.matmul_peak import MatmulPeak  # noqa: E402
 from benchmarks.workloads import PAPER_BATCH  # noqa: E402
-from lottery.data import DataBundle, Split  # noqa: E402
-from lottery.models import build  # noqa: E402
-from lottery.presets import PRESETS  # noqa: E402
+from lottery.core.presets import PRESETS  # noqa: E402
+from lottery.engine.data import DataBundle, Split  # noqa: E402
+from lottery.engine.models import build  # noqa: E402
 
 
 class FakeClock:

@@ -1,4 +1,4 @@
-"""The cheap-ticket stage (lottery.cheap): store keys, masks, the early-bird snapshot, costs.
+"""The cheap-ticket stage (lottery.studies.cheap.study): store keys, masks, the early-bird snapshot, costs.
 
 The methods' own defining properties are tested in tests/test_atinit.py; here, what the stage
 adds: each network's identity (a rerun loads, a changed parameter recomputes), that the member
@@ -12,14 +12,19 @@ import pandas as pd
 import pytest
 import torch
 
-from lottery import atinit, cheap, cheap_claims, cheap_methods, cheap_tables, cli
-from lottery.cheap import CheapStage, Plan, Spec, StopRule
-from lottery.experiments import Runner, init_seed
-from lottery.hparams import HparamError, PruningHparams
-from lottery.models import build
-from lottery.presets import resolve
-from lottery.store import RunStore
-from lottery.training import SpeedOptions
+from lottery.core.experiments import Runner, init_seed
+from lottery.core.hparams import HparamError, PruningHparams
+from lottery.core.presets import resolve
+from lottery.core.store import RunStore
+from lottery.core.training import SpeedOptions
+from lottery.engine.models import build
+from lottery.run import cli
+from lottery.studies.cheap import at_init as atinit
+from lottery.studies.cheap import claims as cheap_claims
+from lottery.studies.cheap import methods as cheap_methods
+from lottery.studies.cheap import study as cheap
+from lottery.studies.cheap import tables as cheap_tables
+from lottery.studies.cheap.study import CheapStage, Plan, Spec, StopRule
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

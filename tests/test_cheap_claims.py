@@ -9,8 +9,8 @@ from itertools import product
 import pandas as pd
 from pytest import approx
 
-from lottery import cheap_claims as cc
-from lottery.report import paper_vs_ours, verdicts
+from lottery.claims.framework import paper_vs_ours, verdicts
+from lottery.studies.cheap import claims as cc
 
 NB = "07_cheap_tickets"
 LEVELS = {1: 51.2, 2: 6.9}  # the compared targets: least sparse, sparsest (~7%)

@@ -12,9 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lottery import cli, experiments, flags
-from lottery.models import REGISTRY
-from lottery.presets import PRESETS
+from lottery.core import executors, flags
+from lottery.core.presets import PRESETS
+from lottery.engine.models import REGISTRY
+from lottery.run import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 # the smoke profile, cut further (1 trial, 10 iterations) to keep the suite fast
@@ -48,7 +49,7 @@ def no_training(monkeypatch):
     """Fail if anything trains: every stage must come from the run store."""
     def train(*args, **kwargs):
         raise AssertionError("trained although the stage is cached")
-    monkeypatch.setattr(experiments, "train", train)
+    monkeypatch.setattr(executors, "train", train)
 
 
 def test_models(capsys):
@@ -239,7 +240,7 @@ def test_csv_failure_after_training_keeps_the_results(capsys, runs, tmp_path, mo
 def test_a_full_disk_during_the_run_is_one_line(capsys, tmp_path, monkeypatch):
     import errno
 
-    from lottery import store
+    from lottery.core import store
 
     def full(payload, path):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -1,4 +1,4 @@
-"""Tests for lottery.data: loading, splits, normalization, member batches, augmentation."""
+"""Tests for lottery.engine.data: loading, splits, normalization, member batches, augmentation."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from lottery import data
-from lottery.data import (
+from lottery.engine import data
+from lottery.engine.data import (
     DATA_ENV,
     DATASETS,
     DataUnavailable,

@@ -8,10 +8,10 @@ import dataclasses
 
 import pytest
 
-from lottery.data import load, with_augmentation
-from lottery.experiments import Runner
-from lottery.hparams import DataHparams, HparamError, fingerprint, to_dict
-from lottery.presets import PRESETS, PROFILES, resolve
+from lottery.core.experiments import Runner
+from lottery.core.hparams import DataHparams, HparamError, fingerprint, to_dict
+from lottery.core.presets import PRESETS, PROFILES, resolve
+from lottery.engine.data import load, with_augmentation
 
 
 def test_the_default_leaves_every_key_as_it_was():

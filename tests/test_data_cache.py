@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from lottery import data, data_cache
-from lottery.data import DATASETS, load
+from lottery.engine import data, data_cache
+from lottery.engine.data import DATASETS, load
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

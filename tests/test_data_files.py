@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from lottery.data import DATA_ENV, DATASETS, DataFileError, DataUnavailable, channel_stats, load
+from lottery.engine.data import (
+    DATA_ENV,
+    DATASETS,
+    DataFileError,
+    DataUnavailable,
+    channel_stats,
+    load,
+)
 
 FIX = "re-fetch it with `python -m lottery data mnist` (or `make data`)"
 RAW = "$LOTTERY_DATA/MNIST/raw"

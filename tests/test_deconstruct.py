@@ -8,24 +8,25 @@ import pandas as pd
 import pytest
 import torch
 
-from lottery import mask0, mask1
-from lottery.deconstruct import (
+from lottery.core.experiments import Runner, control_seed, init_seed, run_imp
+from lottery.core.hparams import HparamError, ModelHparams, TrainingHparams
+from lottery.core.presets import resolve
+from lottery.core.store import RunStore
+from lottery.core.training import Member, SpeedOptions, train
+from lottery.engine import mask0_actions as mask0
+from lottery.engine import mask1_actions as mask1
+from lottery.engine.masks import Mask
+from lottery.engine.members import member_state
+from lottery.engine.models import build
+from lottery.engine.pruning import prune_layerwise, random_mask_like, scores
+from lottery.engine.variants import VARIANTS, ResetContext
+from lottery.studies.deconstruct.study import (
     DeconstructRunner,
     evaluate_states,
     masked,
     sweep,
     untrained_accuracy,
 )
-from lottery.experiments import Runner, control_seed, init_seed, run_imp
-from lottery.hparams import HparamError, ModelHparams, TrainingHparams
-from lottery.masks import Mask
-from lottery.members import member_state
-from lottery.models import build
-from lottery.presets import resolve
-from lottery.pruning import prune_layerwise, random_mask_like, scores
-from lottery.store import RunStore
-from lottery.training import Member, SpeedOptions, train
-from lottery.variants import VARIANTS, ResetContext
 
 LENET = ModelHparams("lenet")
 
@@ -43,7 +44,7 @@ def smoke(**overrides):
 
 @pytest.fixture(scope="module")
 def mnist_like():
-    from lottery.data import load
+    from lottery.engine.data import load
 
     return load("synthetic_mnist", val_size=500)
 
@@ -385,7 +386,7 @@ QUICK = {"levels": 16, "every": 2, "iterations": 2500, "trials": 1}
 
 
 def test_profile_cut():
-    from lottery.deconstruct import profile_cut
+    from lottery.studies.deconstruct.study import profile_cut
 
     cut, every = profile_cut("quick", QUICK)
     assert every == 2 and cut == {"levels": 16, "training__iterations": 2500, "trials": 1,
@@ -410,7 +411,7 @@ def test_profile_cut():
     ({"supermask_iterations": {"fast": 10}}, "supermask_iterations"),
 ])
 def test_check_parameters_is_one_line_per_bad_value(bad, name):
-    from lottery.deconstruct import MASK1_ACTIONS, ZHOU_CRITERIA, check_parameters
+    from lottery.studies.deconstruct.study import MASK1_ACTIONS, ZHOU_CRITERIA, check_parameters
 
     good = {"criteria": list(ZHOU_CRITERIA), "mask1_actions": list(MASK1_ACTIONS),
             "mask0_actions": ["zero", "freeze_init"], "conv_models": [],
@@ -425,7 +426,7 @@ CLI = ["--preset", "lenet", "--profile", "smoke", "--trials", "1", "--iterations
 
 
 def test_cli_imp_with_mask0_every_and_mask1_controls(tmp_path, capsys):
-    from lottery import cli
+    from lottery.run import cli
 
     runs = ["--runs", str(tmp_path)]
     code = cli.main(["imp", *CLI, *runs, "--levels", "2", "--every", "2", "--mask0",
@@ -447,8 +448,8 @@ def test_cli_imp_with_mask0_every_and_mask1_controls(tmp_path, capsys):
 
 
 def test_session_sweeps_share_the_large_final_tickets(tmp_path, monkeypatch, trained):
-    from lottery.deconstruct import profile_cut
-    from lottery.notebook import setup
+    from lottery.run.session import setup
+    from lottery.studies.deconstruct.study import profile_cut
 
     monkeypatch.setenv("LOTTERY_RUNS", str(tmp_path))
     session = setup("04_deconstructing_tickets", "mnist", "smoke")
@@ -501,7 +502,7 @@ def _zhou_world(holds: bool) -> dict:
     zero, freeze = (.98, .95) if holds else (.95, .98)
     lfss = (.85, .87) if holds else (.40, .45)
     learned_acc = .955 if holds else .40
-    from lottery.deconstruct_claims import paper_results
+    from lottery.studies.deconstruct.claims import paper_results
 
     untrained = _untrained({("large_final_same_sign", "init"): lfss[0],
                             ("large_final_same_sign", "signed_constant"): lfss[1],
@@ -516,7 +517,7 @@ def _zhou_world(holds: bool) -> dict:
 
 
 def test_claims_pass_where_zhou_holds_and_fail_where_reversed():
-    from lottery import report
+    from lottery.claims import framework as report
 
     good = report.verdicts("04_deconstructing_tickets", _zhou_world(True), "paper", False)
     bad = report.verdicts("04_deconstructing_tickets", _zhou_world(False), "paper", False)
@@ -533,7 +534,7 @@ def test_claims_pass_where_zhou_holds_and_fail_where_reversed():
 
 
 def test_claims_not_measured_without_sparse_levels():
-    from lottery import report
+    from lottery.claims import framework as report
 
     world = _zhou_world(True)
     world["mask1"] = _lineage({"ticket": .98, "reinit": .96}, levels=[2])  # 64%: not sparse

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lottery.data import DATA_ENV, OFFLINE_ENV, DataUnavailable, load
-from lottery.download import download, ensure, main
+from lottery.engine.data import DATA_ENV, OFFLINE_ENV, DataUnavailable, load
+from lottery.engine.download import download, ensure, main
 
 SHARED_RAW = Path(os.environ.get(DATA_ENV) or Path(__file__).resolve().parents[2] / "shared" /
                   "data") / "MNIST" / "raw"
@@ -233,7 +233,7 @@ def test_command_line(server, env, tmp_path, capsys):
 
 
 def test_the_quick_notebook_decision_downloads_real_mnist(server, tmp_path):
-    from lottery.notebook import setup
+    from lottery.run.session import setup
 
     session = setup("nb", "mnist", "quick", data_root=tmp_path)
     assert not session.synthetic and session.reason.startswith("real")
@@ -242,7 +242,7 @@ def test_the_quick_notebook_decision_downloads_real_mnist(server, tmp_path):
 
 
 def test_offline_the_quick_decision_is_one_line_and_no_stand_in(env, tmp_path):
-    from lottery.notebook import setup
+    from lottery.run.session import setup
 
     env.setenv(OFFLINE_ENV, "1")
     with pytest.raises(DataUnavailable) as caught:

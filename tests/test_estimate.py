@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from lottery import estimate, plans
-from lottery.calibration import Calibration, Cost, NotCalibrated, cost_key, measure
-from lottery.data import load
-from lottery.experiments import Runner
-from lottery.notebook import estimate_notebook, experiment_hparams, rewind_points
-from lottery.plans import Planned, notebook_defaults
-from lottery.presets import resolve
-from lottery.progress import ProgressRunner
-from lottery.store import RunStore
-from lottery.training import SpeedOptions
+from lottery.core.calibration import Calibration, Cost, NotCalibrated, cost_key, measure
+from lottery.core.experiments import Runner
+from lottery.core.presets import resolve
+from lottery.core.store import RunStore
+from lottery.core.training import SpeedOptions
+from lottery.engine.data import load
+from lottery.run import estimate, plans
+from lottery.run.plans import Planned, notebook_defaults
+from lottery.run.progress import ProgressRunner
+from lottery.run.session import estimate_notebook, experiment_hparams, rewind_points
 
 ROOT = Path(__file__).resolve().parents[1]
 LENET = ROOT / "notebooks" / "01_lenet_mnist.ipynb"
@@ -211,7 +211,7 @@ def test_progress_log_lines_per_step(tmp_path, monkeypatch, single_thread):
 
 
 def test_the_banner_estimates_with_the_notebooks_own_parameters(tmp_path, monkeypatch):
-    from lottery.notebook import setup, validate_parameters
+    from lottery.run.session import setup, validate_parameters
 
     monkeypatch.setenv("LOTTERY_RUNS", str(tmp_path))
     validate_parameters(profile="smoke", oneshot_rounds=[1, 2], fig3_levels=[0])

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from lottery import experiments
-from lottery.experiments import Runner, init_seed, run_imp, run_oneshot
-from lottery.hparams import ExperimentHparams, HparamError
-from lottery.presets import resolve
-from lottery.store import RunStore
-from lottery.training import SpeedOptions
-from lottery.variants import VARIANTS, ResetContext
+from lottery.core import executors, experiments
+from lottery.core.experiments import Runner, init_seed, run_imp, run_oneshot
+from lottery.core.hparams import ExperimentHparams, HparamError
+from lottery.core.presets import resolve
+from lottery.core.store import RunStore
+from lottery.core.training import SpeedOptions
+from lottery.engine.variants import VARIANTS, ResetContext
 
 FIXTURE = Path(__file__).parent / "fixtures" / "regression_lenet_smoke.json"
 PINNED = ["early_stop_iteration", "early_stop_val_loss", "early_stop_test_loss",
@@ -163,7 +163,7 @@ def test_a_rewind_sweep_trains_each_dense_network_once(tmp_path, trained):
 
 def test_interrupted_experiment_resumes_to_identical_results(tmp_path, monkeypatch):
     reference = run_imp(smoke(), store=RunStore(tmp_path / "a"), progress=False)
-    original = experiments.train
+    original = executors.train
     done = []
 
     def crash_on_third_level(*args, **kwargs):
@@ -172,10 +172,10 @@ def test_interrupted_experiment_resumes_to_identical_results(tmp_path, monkeypat
         done.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(experiments, "train", crash_on_third_level)
+    monkeypatch.setattr(executors, "train", crash_on_third_level)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_imp(smoke(), store=RunStore(tmp_path / "b"), progress=False)
-    monkeypatch.setattr(experiments, "train", original)
+    monkeypatch.setattr(executors, "train", original)
     resumed = run_imp(smoke(), store=RunStore(tmp_path / "b"), progress=False)
     assert table(resumed).equals(table(reference))
     for key, mask in reference.masks.items():

@@ -11,8 +11,8 @@ from figure_fakes import fake_result  # tests/ is on the path (pytest's rootdir 
 from matplotlib.collections import LineCollection
 from matplotlib.colors import to_rgba
 
-from lottery import figures, paper_values
-from lottery.reference_figures import reference_figures
+from lottery.claims import figures, paper_values
+from lottery.claims.reference_figures import reference_figures
 
 
 @pytest.fixture(autouse=True)

@@ -15,8 +15,9 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
-from lottery import cli, housekeeping
-from lottery.store import RunStore
+from lottery.core.store import RunStore
+from lottery.run import cli
+from lottery.run import store_command as housekeeping
 
 ROOT = Path(__file__).resolve().parents[1]
 

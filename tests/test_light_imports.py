@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from lottery import optimizers, provenance
+from lottery.core import provenance
+from lottery.engine import optimizers
 
 ROOT = Path(__file__).resolve().parents[1]
 

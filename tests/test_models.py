@@ -1,4 +1,4 @@
-"""Tests for lottery.models and lottery.members: sizes, prunable sets, init, member batching."""
+"""Tests for lottery.engine.models and lottery.engine.members: sizes, prunable sets, init, member batching."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from functools import cache
 import pytest
 import torch
 
-from lottery import models
-from lottery.members import (
+from lottery.engine import models
+from lottery.engine.members import (
     MemberBatchNorm2d,
     load_member_state,
     member_state,
     use_channels_last,
 )
-from lottery.models import REGISTRY, build, describe_models, layer_table, weight_counts
+from lottery.engine.models import REGISTRY, build, describe_models, layer_table, weight_counts
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

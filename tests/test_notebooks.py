@@ -10,9 +10,9 @@ import pandas as pd
 import papermill
 import pytest
 
-from lottery.data import DataUnavailable
-from lottery.hparams import HparamError
-from lottery.notebook import project_root, setup, validate_parameters
+from lottery.core.hparams import HparamError
+from lottery.engine.data import DataUnavailable
+from lottery.run.session import project_root, setup, validate_parameters
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9]*.ipynb"))
 COMMON = {"profile", "device", "data_root", "trials", "seed", "output_dir"}
@@ -140,7 +140,7 @@ def test_save_figure_writes_png_and_pdf(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lottery import figures
+    from lottery.claims import figures
 
     frame = figures.combine(figures.series(_lenet(0.5), "ticket"),
                             figures.series(_lenet(0.5), "reinit", "reinit"))

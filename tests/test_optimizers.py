@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lottery import optimizers
+from lottery.engine import optimizers
 
 
 def run(make, steps: int = 5) -> list[torch.Tensor]:

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from lottery import estimate, plans
-from lottery.calibration import Cost
-from lottery.notebook import experiment_hparams, rewind_points
-from lottery.store import RunStore
+from lottery.core.calibration import Cost
+from lottery.core.store import RunStore
+from lottery.run import estimate, plans
+from lottery.run.session import experiment_hparams, rewind_points
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 STUDIES = ("04_deconstructing_tickets", "05_stability_and_overlap", "06_ticket_transfer",

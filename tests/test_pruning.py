@@ -1,4 +1,4 @@
-"""Tests for lottery.pruning and lottery.masks: rates, nesting, ranking, ties, criteria, masks."""
+"""Tests for lottery.engine.pruning and lottery.engine.masks: rates, nesting, ranking, ties, criteria, masks."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lottery import masks
-from lottery.masks import Mask
-from lottery.models import build
-from lottery.pruning import (
+from lottery.engine import masks
+from lottery.engine.masks import Mask
+from lottery.engine.models import build
+from lottery.engine.pruning import (
     CRITERIA,
     prune_global,
     prune_layerwise,

@@ -17,9 +17,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lottery.cli import main
-from lottery.data import DataUnavailable, load
-from lottery.executors import (
+from lottery.core.executors import (
     GPU_SHARE,
     ExecutorError,
     GroupTask,
@@ -27,12 +25,14 @@ from lottery.executors import (
     check_reachable,
     make_executor,
 )
-from lottery.experiments import Runner
-from lottery.hparams import HparamError
-from lottery.notebook import validate_parameters
-from lottery.presets import resolve
-from lottery.store import RunStore
-from lottery.training import Member, SpeedOptions
+from lottery.core.experiments import Runner
+from lottery.core.hparams import HparamError
+from lottery.core.presets import resolve
+from lottery.core.store import RunStore
+from lottery.core.training import Member, SpeedOptions
+from lottery.engine.data import DataUnavailable, load
+from lottery.run.cli import main
+from lottery.run.session import validate_parameters
 
 HP = resolve("lenet", "smoke", trials=2, levels=2, controls=("reinit",),
              training__iterations=40, training__eval_every=20)
@@ -44,9 +44,9 @@ def _die_once(marks: str):
     """A worker start-up hook: while ``marks/armed`` exists, the first training call on any
     worker ends its process, as a lost machine would (``marks/died`` records that it did)."""
     def hook():
-        from lottery import experiments
+        from lottery.core import executors
 
-        original = experiments.train
+        original = executors.train
 
         def train(*args, **kwargs):
             if os.path.exists(os.path.join(marks, "armed")):
@@ -58,7 +58,7 @@ def _die_once(marks: str):
                     os._exit(1)
             return original(*args, **kwargs)
 
-        experiments.train = train
+        executors.train = train
     return hook
 
 

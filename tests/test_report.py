@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lottery import report
-from lottery.experiments import ExperimentResult
-from lottery.presets import resolve
-from lottery.report import Claim, Direction, Measurement, Runs
+from lottery.claims import framework as report
+from lottery.claims.framework import Claim, Direction, Measurement, Runs
+from lottery.core.experiments import ExperimentResult
+from lottery.core.presets import resolve
 
 TRIALS = 3
 

@@ -1,4 +1,4 @@
-"""python -m lottery.reproduce and make: parameters reach the executed notebook, a budget runs
+"""python -m lottery.run.reproduce and make: parameters reach the executed notebook, a budget runs
 what fits and names the command for the rest, the summary table, no kernel warning."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lottery import reproduce
-from lottery.hparams import HparamError
+from lottery.core.hparams import HparamError
+from lottery.run import reproduce
 
 ROOT = Path(__file__).resolve().parents[1]
 CONV = ROOT / "notebooks" / "02_conv_cifar10.ipynb"

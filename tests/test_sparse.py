@@ -7,14 +7,14 @@ import dataclasses
 import pytest
 import torch
 
-from lottery import sparse
-from lottery.data import DataBundle, Split, load
-from lottery.hparams import ModelHparams, TrainingHparams
-from lottery.masks import Mask
-from lottery.members import MemberLinear, member_state
-from lottery.models import build
-from lottery.pruning import prune_layerwise, random_mask_like, scores
-from lottery.training import METRICS, Member, SpeedOptions, train
+from lottery.core.hparams import ModelHparams, TrainingHparams
+from lottery.core.training import METRICS, Member, SpeedOptions, train
+from lottery.engine import sparse
+from lottery.engine.data import DataBundle, Split, load
+from lottery.engine.masks import Mask
+from lottery.engine.members import MemberLinear, member_state
+from lottery.engine.models import build
+from lottery.engine.pruning import prune_layerwise, random_mask_like, scores
 
 LENET = ModelHparams("lenet")
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -11,17 +11,26 @@ import pandas as pd
 import pytest
 import torch
 
-from lottery import experiments
-from lottery.analysis import OVERALL, overlap_table
-from lottery.cli import main
-from lottery.data import load
-from lottery.experiments import Runner, data_seed
-from lottery.hparams import HparamError
-from lottery.mask_overlap import DATA_ORDER, INIT_SEED, ONESHOT, overlap_sentence, rewind_kind
-from lottery.notebook import setup
-from lottery.presets import resolve
-from lottery.pruning import random_mask_like
-from lottery.stability import (
+from lottery.core import executors
+from lottery.core.experiments import Runner, data_seed
+from lottery.core.hparams import HparamError
+from lottery.core.presets import resolve
+from lottery.core.store import RunStore
+from lottery.engine.analysis import OVERALL, overlap_table
+from lottery.engine.data import load
+from lottery.engine.pruning import random_mask_like
+from lottery.run.cli import main
+from lottery.run.session import setup
+from lottery.studies.stability.overlap import (
+    DATA_ORDER,
+    INIT_SEED,
+    ONESHOT,
+    mask_overlap,
+    overlap_sentence,
+    rewind_kind,
+)
+from lottery.studies.stability.properties import ticket_properties
+from lottery.studies.stability.study import (
     A,
     B,
     OrderRunner,
@@ -37,7 +46,6 @@ from lottery.stability import (
     validate_study,
     versus_paper,
 )
-from lottery.store import RunStore
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -198,7 +206,7 @@ def test_stability_table_covers_the_plan(study):
 
 def test_a_rerun_loads_everything_from_the_store(study, monkeypatch):
     calls = []
-    monkeypatch.setattr(experiments, "train", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(executors, "train", lambda *a, **k: calls.append(1))
     again = StabilityStudy(study.hp, study.plan, data=study.data,
                            store=study.base.store).stability()
     assert calls == []
@@ -209,7 +217,7 @@ def test_a_rerun_loads_everything_from_the_store(study, monkeypatch):
 
 
 def test_overlap_is_one_where_the_masks_are_the_same_by_construction(study):
-    table = study.overlap().table
+    table = mask_overlap(study).table
     whole = table[table.layer == OVERALL]
     level_one = whole[(whole.level == 1) & whole.kind.isin([ONESHOT, rewind_kind(12)])]
     assert len(level_one) == 2 * study.hp.trials
@@ -230,7 +238,7 @@ def test_independent_random_masks_overlap_at_chance(study):
 
 
 def test_ticket_properties(study):
-    props = study.properties()
+    props = ticket_properties(study)
     depth = study.plan.depth
     assert sorted(set(props.table.level)) == list(range(depth + 1))
     dense = props.table[(props.table.level == 0) & (props.table.layer != OVERALL)]
@@ -245,7 +253,7 @@ def test_ticket_properties(study):
 
 
 def test_information_plane_reads_the_snapshots_and_the_final_weights(study):
-    info = study.properties().information
+    info = ticket_properties(study).information
     points = (*study.plan.info_points, study.hp.training.iterations)
     assert sorted(set(info.iteration)) == sorted(points)
     assert set(info.network) == {"dense", "ticket", "random reinit"}
@@ -267,9 +275,9 @@ def test_conv2_runs_on_the_cifar_stand_in(tmp_path):
     table = conv.stability().table
     assert set(table.variant) == {"dense", "ticket", "reinit", "random_mask"}
     assert (table.data_order_distance > 0).all()
-    props = conv.properties()
+    props = ticket_properties(conv)
     assert props.connectivity == {} and props.information is None
-    assert set(conv.overlap().table.kind) == {DATA_ORDER, ONESHOT}  # one trial: no init pair
+    assert set(mask_overlap(conv).table.kind) == {DATA_ORDER, ONESHOT}  # one trial: no init pair
 
 
 # ----------------------------------------------------------------------------------- CLI

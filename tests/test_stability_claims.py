@@ -7,9 +7,9 @@ from __future__ import annotations
 import pandas as pd
 from pytest import approx
 
-from lottery import report
-from lottery.analysis import OVERALL
-from lottery.mask_overlap import DATA_ORDER, INIT_SEED
+from lottery.claims import framework as report
+from lottery.engine.analysis import OVERALL
+from lottery.studies.stability.overlap import DATA_ORDER, INIT_SEED
 
 NB = "05_stability_and_overlap"
 TRIALS = (0, 1)

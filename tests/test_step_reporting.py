@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import pytest
 
-from lottery import estimate
-from lottery.calibration import Cost
-from lottery.cheap import sibling
-from lottery.data import load
-from lottery.experiments import Runner
-from lottery.presets import resolve
-from lottery.progress import ProgressRunner
-from lottery.stability import OrderRunner, ProgressOrderRunner, StabilityStudy, make_plan
-from lottery.store import RunStore
-from lottery.training import SpeedOptions
+from lottery.core.calibration import Cost
+from lottery.core.experiments import Runner
+from lottery.core.presets import resolve
+from lottery.core.store import RunStore
+from lottery.core.training import SpeedOptions
+from lottery.engine.data import load
+from lottery.run import estimate
+from lottery.run.progress import ProgressRunner
+from lottery.studies.cheap.study import sibling
+from lottery.studies.stability.study import (
+    OrderRunner,
+    ProgressOrderRunner,
+    StabilityStudy,
+    make_plan,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 EAGER = SpeedOptions(kernel="eager")

@@ -15,9 +15,9 @@ import time
 import pytest
 import torch
 
-from lottery import store as store_module
-from lottery.store import RunStore, StoreError, atomic_save, set_aside, sweep_temporaries
-from lottery.training import TrainingHparams, train
+from lottery.core import store as store_module
+from lottery.core.store import RunStore, StoreError, atomic_save, set_aside, sweep_temporaries
+from lottery.core.training import TrainingHparams, train
 
 
 def entry(store: RunStore, key=None, value=1.0):
@@ -121,7 +121,7 @@ def test_provenance_names_no_paths_and_the_project_commit(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys, torch
-    from lottery.store import RunStore
+    from lottery.core.store import RunStore
     store = RunStore(sys.argv[1])
     for i in range(int(sys.argv[2])):
         store.save("g", "e", {"a": 1}, {"value": torch.zeros(50_000)})
@@ -151,11 +151,11 @@ def test_a_process_killed_while_writing_leaves_a_loadable_store(tmp_path):
 
 
 def test_a_damaged_checkpoint_is_set_aside_and_training_starts_afresh(tmp_path, capsys):
-    from lottery.data import load
-    from lottery.hparams import ModelHparams
-    from lottery.members import member_state
-    from lottery.models import build
-    from lottery.training import Member
+    from lottery.core.hparams import ModelHparams
+    from lottery.core.training import Member
+    from lottery.engine.data import load
+    from lottery.engine.members import member_state
+    from lottery.engine.models import build
 
     data = load("synthetic_mnist", val_size=200)
     hp = TrainingHparams("adam", lr=1e-3, iterations=20, batch_size=60, eval_every=10)

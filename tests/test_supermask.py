@@ -8,16 +8,22 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from lottery import mask1, supermask
-from lottery.data import load
-from lottery.experiments import Runner, init_seed
-from lottery.hparams import HparamError, ModelHparams, TrainingHparams
-from lottery.masks import Mask
-from lottery.members import member_state
-from lottery.models import build
-from lottery.presets import resolve
-from lottery.store import RunStore
-from lottery.supermask import SupermaskMember, SupermaskNet, fixed_weights, train_supermasks
+from lottery.core.experiments import Runner, init_seed
+from lottery.core.hparams import HparamError, ModelHparams, TrainingHparams
+from lottery.core.presets import resolve
+from lottery.core.store import RunStore
+from lottery.engine import mask1_actions as mask1
+from lottery.engine.data import load
+from lottery.engine.masks import Mask
+from lottery.engine.members import member_state
+from lottery.engine.models import build
+from lottery.studies.deconstruct import supermask
+from lottery.studies.deconstruct.supermask import (
+    SupermaskMember,
+    SupermaskNet,
+    fixed_weights,
+    train_supermasks,
+)
 
 LENET = ModelHparams("lenet")
 PRUNABLE = ["fc1.weight", "fc2.weight", "fc3.weight"]
@@ -151,7 +157,7 @@ def test_stage_keys_weights_and_refuses_bad_settings(tmp_path, monkeypatch):
 
 
 def test_cli_supermask_and_untrained_masks(tmp_path, capsys):
-    from lottery import cli
+    from lottery.run import cli
 
     argv = ["supermask", "--preset", "lenet", "--profile", "smoke", "--trials", "1",
             "--iterations", "20", "--no-progress", "--runs", str(tmp_path)]

@@ -7,13 +7,13 @@ import dataclasses
 import pytest
 import torch
 
-from lottery.data import DataBundle, Split, load
-from lottery.hparams import HparamError, ModelHparams, TrainingHparams, to_dict
-from lottery.masks import Mask
-from lottery.members import load_member_state, member_state
-from lottery.models import build
-from lottery.pruning import prune_layerwise, random_mask_like, scores
-from lottery.training import Member, SpeedOptions, evaluate, evaluation_iterations, train
+from lottery.core.hparams import HparamError, ModelHparams, TrainingHparams, to_dict
+from lottery.core.training import Member, SpeedOptions, evaluate, evaluation_iterations, train
+from lottery.engine.data import DataBundle, Split, load
+from lottery.engine.masks import Mask
+from lottery.engine.members import load_member_state, member_state
+from lottery.engine.models import build
+from lottery.engine.pruning import prune_layerwise, random_mask_like, scores
 
 LENET = ModelHparams("lenet")
 

@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 import torch
 
-from lottery import cli
-from lottery.data import DataUnavailable, load
-from lottery.experiments import Runner, data_seed, init_seed
-from lottery.hparams import HparamError
-from lottery.notebook import setup, validate_parameters
-from lottery.presets import resolve
-from lottery.store import RunStore
-from lottery.transfer import source_tickets, sweep_lr, transfer, transfer_networks
+from lottery.core.experiments import Runner, data_seed, init_seed
+from lottery.core.hparams import HparamError
+from lottery.core.presets import resolve
+from lottery.core.store import RunStore
+from lottery.engine.data import DataUnavailable, load
+from lottery.run import cli
+from lottery.run.session import setup, validate_parameters
+from lottery.studies.transfer.study import source_tickets, sweep_lr, transfer, transfer_networks
 
 SGD = {"training__optimizer": "sgd", "training__lr": 0.05}
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: threads only add sync
@@ -200,14 +200,14 @@ def test_a_second_dataset_gets_the_same_data_decision(tmp_path, monkeypatch):
     assert session.hparams("conv2").data.dataset == "synthetic_cifar10"  # not retargeted
     with pytest.raises(DataUnavailable, match="no synthetic stand-in"):
         session.on("emnist_letters")
-    monkeypatch.setattr("lottery.notebook.ensure", lambda name, root, download: "present")
+    monkeypatch.setattr("lottery.run.session.ensure", lambda name, root, download: "present")
     quick = setup("nb", "mnist", "quick", data_root=tmp_path).on("emnist_letters")
     assert not quick.synthetic and quick.hparams("lenet").data.dataset == "emnist_letters"
     assert quick.hparams("lenet").data.val_size == 5000
 
 
 def test_a_missing_second_dataset_is_one_line_never_a_stand_in(tmp_path, monkeypatch):
-    monkeypatch.setattr("lottery.notebook.ensure", lambda name, root, download: "present")
+    monkeypatch.setattr("lottery.run.session.ensure", lambda name, root, download: "present")
     session = setup("nb", "mnist", "quick", data_root=tmp_path)
     monkeypatch.undo()
     monkeypatch.setenv("LOTTERY_OFFLINE", "1")

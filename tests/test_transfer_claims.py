@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 from pytest import approx
 
-from lottery import transfer_claims
-from lottery.report import CLAIMS, NotMeasured, paper_vs_ours, verdicts
+from lottery.claims.framework import CLAIMS, NotMeasured, paper_vs_ours, verdicts
+from lottery.studies.transfer import claims as transfer_claims
 
 NB = "06_ticket_transfer"
 SPREAD = {0: -0.5, 1: 0.5}  # pp by trial: the per-trial gaps differ, their mean is the gap

@@ -10,9 +10,9 @@ from benchmarks.context import Config, Context
 from benchmarks.harness import Stat, per_iteration
 from benchmarks.report import Target
 from benchmarks.workloads import PAPER_BATCH, engine_runner, head, members_for, with_splits
-from lottery.hparams import ModelHparams
-from lottery.presets import PRESETS
-from lottery.training import SpeedOptions
+from lottery.core.hparams import ModelHparams
+from lottery.core.presets import PRESETS
+from lottery.core.training import SpeedOptions
 
 MEMBERS = (1, 2)
 

@@ -1,7 +1,7 @@
 """Section 3: evaluation overhead, the time of one evaluation point over that of the training
 iterations between two points.
 
-One point is one ``lottery.training.record`` call (validation, test when ``test_curve``, the
+One point is one ``lottery.core.training.record`` call (validation, test when ``test_curve``, the
 early-stop copy of every tensor), timed on a fresh ``LoopState``. LeNet runs on real MNIST
 (5K val + 10K test); Conv-2 on the synthetic CIFAR-10 stand-in, scaled per example to 5K + 10K.
 """
@@ -18,11 +18,11 @@ from benchmarks.report import Target
 from benchmarks.sections.convnets import ConvNets
 from benchmarks.sections.lenet_engine import LenetEngine
 from benchmarks.workloads import LENET_BATCH, PAPER_BATCH, head, with_splits
-from lottery.data import DataBundle
-from lottery.hparams import TrainingHparams
-from lottery.models import LotteryModel, build
-from lottery.presets import PRESETS
-from lottery.training import LoopState, record
+from lottery.core.hparams import TrainingHparams
+from lottery.core.presets import PRESETS
+from lottery.core.training import LoopState, record
+from lottery.engine.data import DataBundle
+from lottery.engine.models import LotteryModel, build
 
 EVAL_EVERY = 100  # training iterations between two evaluation points (the presets' interval)
 EVAL_VAL, EVAL_TEST = 5_000, 10_000
@@ -61,7 +61,7 @@ class Evaluation:
 
     def render(self) -> list[str]:
         lines = ["## 3. Evaluation overhead (one evaluation every 100 iterations)", "",
-                 "eval = one `lottery.training.record` call on a fresh `LoopState`: validation "
+                 "eval = one `lottery.core.training.record` call on a fresh `LoopState`: validation "
                  "(+ test when test_curve) + the early-stop weight copy (batch 5000); train = "
                  "100 x the K-member step of sections 1 / 4. FLOP bound = 2 x evaluated examples "
                  "/ (6 x batch x 100). Conv-2 uses the synthetic stand-in (val + test sizes in the "

@@ -26,13 +26,13 @@ from benchmarks.workloads import (
     members_for,
     with_splits,
 )
-from lottery import optimizers, pruning
-from lottery.data import DataBundle
-from lottery.hparams import ModelHparams
-from lottery.masks import Mask
-from lottery.models import build, weight_counts
-from lottery.presets import PRESETS
-from lottery.training import DEFAULT_SPEED, Member, SpeedOptions
+from lottery.core.hparams import ModelHparams
+from lottery.core.presets import PRESETS
+from lottery.core.training import DEFAULT_SPEED, Member, SpeedOptions
+from lottery.engine import optimizers, pruning
+from lottery.engine.data import DataBundle
+from lottery.engine.masks import Mask
+from lottery.engine.models import build, weight_counts
 
 
 @contextlib.contextmanager

@@ -20,14 +20,14 @@ from benchmarks.harness import Stat, per_iteration
 from benchmarks.report import Target
 from benchmarks.sections.evaluation import EVAL_TEST, EVAL_VAL, point_seconds
 from benchmarks.workloads import engine_runner, head, with_splits
-from lottery import pruning, sparse
-from lottery.data import DataBundle
-from lottery.hparams import ModelHparams
-from lottery.masks import Mask
-from lottery.members import member_state
-from lottery.models import build
-from lottery.presets import PRESETS
-from lottery.training import Member, SpeedOptions
+from lottery.core.hparams import ModelHparams
+from lottery.core.presets import PRESETS
+from lottery.core.training import Member, SpeedOptions
+from lottery.engine import pruning, sparse
+from lottery.engine.data import DataBundle
+from lottery.engine.masks import Mask
+from lottery.engine.members import member_state
+from lottery.engine.models import build
 
 LEVELS = 18          # levels 1..18 after level 0, as the Fig. 4 projection
 MEMBERS = (1, 5, 10)

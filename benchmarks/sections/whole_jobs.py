@@ -22,7 +22,7 @@ from benchmarks.context import Context
 from benchmarks.harness import load_average
 from benchmarks.report import Target
 from benchmarks.sections.fixed_cost import BEFORE_ENV, HERE, PHASES, probe
-from lottery.store import RUNS_ENV
+from lottery.core.store import RUNS_ENV
 
 COMMON = ["imp", "--preset", "lenet", "--profile", "paper", "--iterations", "1000",
           "--training.eval_every", "100", "--trials", "5", "--controls=", "--no-progress"]

@@ -1,0 +1,198 @@
+"""The run store: every trained network on disk, keyed by everything that determines it.
+
+An entry is one file, ``root/<folder>/<name>.pt``: a ``torch.save`` of plain containers and
+tensors (read back with ``weights_only=True``, so a stored file cannot execute code) holding the
+key, the payload and the provenance. Beside it, ``<name>.json`` is a readable copy of key and
+provenance, derived from the entry: rewritten when missing, so an entry is whole or absent.
+
+Writes are atomic (a temporary file unique to the process and write, then a rename), and a
+failed write removes its temporary file; temporaries of dead processes are swept when a store
+opens. A file that cannot be used (unreadable, truncated, another key) is reported in one line
+and set aside as ``<name>.pt.corrupt`` (``.corrupt.1``, ``.corrupt.2`` ... when that exists:
+nothing set aside is ever overwritten or deleted), and the caller recomputes it.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lottery.core import provenance as prov
+from lottery.core.hparams import fingerprint
+
+STORE_VERSION = 2
+RUNS_ENV = "LOTTERY_RUNS"
+_TMP = re.compile(r"^\..+\.(\d+)\.\d+\.tmp$")
+_writes = itertools.count()
+
+
+class StoreError(OSError):
+    """A store write that failed for a reason the user can act on (one line)."""
+
+
+def runs_root(root: str | Path | None = None) -> Path:
+    return Path(root or os.environ.get(RUNS_ENV) or "runs")
+
+
+def notice(message: str) -> None:
+    """One line on stderr (no warning machinery: no source line, no repeat filter)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _short(text: str, limit: int = 160) -> str:
+    """``text`` on one line, cut at a word boundary."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " ..."
+
+
+def describe(error: BaseException) -> str:
+    """An exception as one readable line: its type and the line of its message that says
+    what went wrong (a weights-only load failure hides it after a page of advice)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    telling = next((line for line in lines if "Unpickler error" in line), lines[0] if lines
+                   else "")
+    return f"{type(error).__name__}: {telling}" if telling else type(error).__name__
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{next(_writes)}.tmp")
+
+
+def _write_atomically(path: Path, write) -> None:
+    """``write(tmp)`` then rename onto ``path``; on any failure the temporary is removed and a
+    full disk is reported as such."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as error:
+        tmp.unlink(missing_ok=True)
+        if _no_space(error):
+            raise StoreError(errno.ENOSPC, f"no space left on device writing {path}") from None
+        raise
+
+
+def _no_space(error: BaseException) -> bool:
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        if "No space left on device" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def atomic_save(payload, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename: a crash never leaves half a file."""
+    _write_atomically(Path(path), lambda tmp: torch.save(payload, tmp))
+
+
+def atomic_write_text(text: str, path: Path) -> None:
+    _write_atomically(Path(path), lambda tmp: tmp.write_text(text))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_temporaries(root: Path) -> int:
+    """Remove the temporary files that dead processes left under ``root``; returns the count."""
+    removed = 0
+    if not root.is_dir():
+        return 0
+    for tmp in root.rglob(".*.tmp"):
+        match = _TMP.match(tmp.name)
+        if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def set_aside(path: Path, reason: str, then: str = "recomputing") -> Path:
+    """Move an unusable file to the first free ``<name>.corrupt[.N]`` and say so in one line."""
+    aside = path.with_name(path.name + ".corrupt")
+    for n in itertools.count(1):
+        if not aside.exists():
+            break
+        aside = path.with_name(f"{path.name}.corrupt.{n}")
+    os.replace(path, aside)
+    notice(f"run store: {path} {_short(reason)}; set aside as {aside.name}, {then}")
+    return aside
+
+
+class RunStore:
+    """Entries live at ``root/<folder>/<name>.pt``; ``key`` is any JSON-able description."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = runs_root(root)
+        self._warned_versions: set = set()
+        sweep_temporaries(self.root)
+
+    def path(self, folder: str, name: str) -> Path:
+        return self.root / folder / f"{name}.pt"
+
+    @staticmethod
+    def key_id(key: dict[str, Any]) -> str:
+        return fingerprint({"store_version": STORE_VERSION, **key})
+
+    def load(self, folder: str, name: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        """The stored payload for ``key``, or None when absent or unusable (set aside)."""
+        path = self.path(folder, name)
+        if not path.exists():
+            return None
+        try:
+            entry = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(entry, dict) or entry.get("key_id") != self.key_id(key):
+                raise ValueError("stored key differs from the requested one")
+            payload = entry["payload"]
+        except Exception as error:  # unreadable, truncated, or from another configuration
+            set_aside(path, f"unusable ({describe(error)})")
+            return None
+        if not path.with_suffix(".json").exists():  # a write stopped between the two files
+            self._write_readable(path, key, entry.get("provenance", {}))
+        self._check_versions(path, entry.get("provenance", {}))
+        return payload
+
+    def save(self, folder: str, name: str, key: dict[str, Any], payload: dict[str, Any],
+             provenance: dict | None = None) -> Path:
+        path = self.path(folder, name)
+        record = provenance or {}
+        atomic_save({"key_id": self.key_id(key), "key": key, "provenance": record,
+                     "payload": payload}, path)
+        self._write_readable(path, key, record)
+        return path
+
+    def _write_readable(self, path: Path, key: dict, record: dict) -> None:
+        text = json.dumps({"store_version": STORE_VERSION, **key, "provenance": record},
+                          indent=1, sort_keys=True, default=str)
+        atomic_write_text(text, path.with_suffix(".json"))
+
+    def _check_versions(self, path: Path, record: dict) -> None:
+        """Say once per set of differing versions that a loaded result was made under others."""
+        changed = prov.differences(record)
+        if changed and tuple(sorted(changed.items())) not in self._warned_versions:
+            self._warned_versions.add(tuple(sorted(changed.items())))
+            text = ", ".join(f"{k} {a} (now {b})" for k, (a, b) in changed.items())
+            notice(f"run store: loaded results made under {text}, e.g. {path.name}; "
+                   f"kept (delete the entries to recompute)")
+
+    def checkpoint_path(self, folder: str, name: str) -> Path:
+        return self.root / folder / f"{name}.ckpt"

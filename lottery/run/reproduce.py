@@ -1,0 +1,359 @@
+"""Execute the experiment notebooks headless with papermill: ``python -m lottery.run.reproduce``.
+
+Before anything runs, each notebook's wall time on this device is estimated from its plan,
+what the run store holds and measured per-iteration costs (:mod:`lottery.run.estimate`); with a
+budget (``--budget 1h``, ``make reproduce-all BUDGET=1h``; by default one hour on a CPU and
+eight on a GPU when running every notebook, none for ``--only``) the notebooks that fit run in
+order and the rest are listed with the command that runs each. Notebook parameters pass with
+``--param NAME=VALUE`` (``make reproduce NB=... P="dropout=True trials=3"``): values are read as
+Python literals (else kept as text) and checked by the notebook's own parameter checks first.
+
+Each ``notebooks/NN_name.ipynb`` runs with its ``profile`` parameter injected (the data folder
+passes through ``$LOTTERY_DATA``, the project's ``data/`` unless set); its printed output and one
+progress line per training step stream to the console. The executed copy goes to
+``runs/notebooks/NN_name.ipynb``, figures to ``figures/`` (the notebooks' own default).
+``--in-place`` also copies each successful run back into ``notebooks/`` (without papermill's
+injected-parameters cell, so the committed notebook still reads its profile from
+``$LOTTERY_PROFILE``). A failing notebook does not stop the others; failures are listed at the
+end and the exit status is 1. Under ``quick`` a notebook whose dataset cannot be had (offline,
+say) is listed as skipped with the one-line reason. The summary table puts each notebook's
+estimate beside its actual time, with its claims' verdicts and the figures it wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from lottery.core.hparams import HparamError
+from lottery.core.presets import PROFILES
+from lottery.engine.data import DATA_ENV
+from lottery.run import plans, record
+from lottery.run import store_command as housekeeping
+from lottery.run.estimate import duration, over_budget, parse_duration
+from lottery.run.progress import PROGRESS_ENV
+from lottery.run.session import (
+    PROFILE_ENV,
+    _checked_device,
+    default_profile,
+    default_store,
+    estimate_notebook,
+    project_root,
+    validate_parameters,
+)
+
+INJECTED_TAG = "injected-parameters"
+SKIP_ERRORS = ("DataUnavailable", "DataFileError")
+DEFAULT_BUDGET = {"cpu": 3600.0, "cuda": 8 * 3600.0}  # running every notebook, no --only
+_ASSIGNMENT = re.compile(r"\s+(?=[A-Za-z_]\w*\s*=)")  # a space that starts the next NAME=
+
+
+def notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
+    """The notebooks of ``folder`` in order; ``only`` selects by name (with or without .ipynb)."""
+    found = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+    if not only:
+        return found
+    wanted = {name.removesuffix(".ipynb") for item in only for name in item.split(",") if name}
+    unknown = wanted - {p.stem for p in found}
+    if unknown:
+        raise SystemExit(f"unknown notebook(s): {', '.join(sorted(unknown))}; "
+                         f"choose from {', '.join(p.stem for p in found)}")
+    return [p for p in found if p.stem in wanted]
+
+
+def strip_injected(path: Path, target: Path) -> None:
+    """Copy the executed notebook ``path`` to ``target`` minus papermill's injected cell."""
+    nb = nbformat.read(path, as_version=4)
+    nb.cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, target)
+
+
+def one_line(error: Exception) -> str:
+    """The notebook's own error (papermill wraps it) as one line."""
+    name = getattr(error, "ename", None) or type(error).__name__
+    text = getattr(error, "evalue", None) or str(error)
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return f"{name}: {(lines[-1] if lines else '')[:300]}"
+
+
+def skippable(error: Exception, profile: str) -> bool:
+    """A missing dataset skips a notebook under ``quick``; under ``paper`` it is a failure."""
+    return profile == "quick" and getattr(error, "ename", "") in SKIP_ERRORS
+
+
+# --- parameters -------------------------------------------------------------------------------
+
+def parse_assignments(items: list[str]) -> dict:
+    """``NAME=VALUE`` items (an item may hold several, space-separated) as {name: value}; a
+    value is read as a Python literal (``True``, ``3``, ``['conv2']``), else kept as text."""
+    values = {}
+    for item in items:
+        for part in _ASSIGNMENT.split(item.strip()):
+            if not part:
+                continue
+            name, sep, text = part.partition("=")
+            if not sep or not name.strip().isidentifier():
+                raise HparamError(f"parameter {part!r}: write NAME=VALUE, e.g. dropout=True")
+            try:
+                values[name.strip()] = ast.literal_eval(text.strip())
+            except (ValueError, SyntaxError):
+                values[name.strip()] = text.strip()
+    return values
+
+
+def notebook_parameters(source: Path, profile: str, given: dict) -> tuple[dict, dict]:
+    """(all parameter values, the ones to inject) of ``source``: its defaults, then the
+    ``given`` ones it declares, checked by the notebook's own checks (:class:`HparamError`)."""
+    defaults = plans.notebook_defaults(source)
+    mine = {k: v for k, v in given.items() if k in defaults}
+    values = defaults | mine | {"profile": profile}
+    try:
+        validate_parameters(**values)
+    except HparamError as error:
+        raise HparamError(f"{source.stem}: {error}") from None
+    return values, {"profile": profile} | mine
+
+
+def check_given(selected: list[Path], given: dict) -> None:
+    """Every given parameter must be declared by some selected notebook, and not profile."""
+    if "profile" in given:
+        raise HparamError("parameter profile: use --profile (make ... PROFILE=)")
+    declared = {s.stem: set(plans.notebook_defaults(s)) for s in selected}
+    for name in given:
+        if not any(name in names for names in declared.values()):
+            listing = "; ".join(f"{nb}: {', '.join(sorted(names))}"
+                                for nb, names in declared.items())
+            raise HparamError(f"parameter {name!r} is not declared by the notebook(s) run "
+                              f"({listing})")
+
+
+def make_command(name: str, profile: str, injected: dict) -> str:
+    """The ``make`` line that runs one notebook with these parameters."""
+    params = " ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"
+                      for k, v in injected.items() if k != "profile")
+    return f"make reproduce NB={name} PROFILE={profile}" + (f' P="{params}"' if params else "")
+
+
+# --- running ----------------------------------------------------------------------------------
+
+def _kernel_config():
+    """Encrypt the kernel's connection where the kernel supports it (this is what its "running
+    over TCP without encryption" warning asks for); nothing where pyzmq lacks CurveZMQ."""
+    import zmq
+    from traitlets.config import Config
+
+    config = Config()
+    if zmq.has("curve"):
+        config.KernelManager.transport_encryption = "auto"
+    return config
+
+
+def run_one(source: Path, output: Path, parameters: dict, kernel: str | None,
+            stream: bool = True) -> None:
+    """Execute ``source`` into ``output``; ``stream``: its printed output goes to ours."""
+    import papermill
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    streams = {"stdout_file": sys.stdout, "stderr_file": sys.stderr} if stream else {}
+    papermill.execute_notebook(str(source), str(output), parameters=parameters,
+                               kernel_name=kernel, progress_bar=False, cwd=str(source.parent),
+                               config=_kernel_config(), **streams)
+
+
+@dataclass
+class Outcome:
+    """One notebook of the run: its plan, estimate and, once run, what happened."""
+
+    source: Path
+    values: dict
+    injected: dict
+    estimate: float | None = None
+    status: str = "not run"
+    seconds: float | None = None
+    reason: str = ""
+    record: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.source.stem
+
+
+def estimate_all(outcomes: list[Outcome], device: str) -> None:
+    """Print each notebook's estimate (calibrating what is missing) and keep its total."""
+    store = default_store()
+    for o in outcomes:
+        try:
+            found = estimate_notebook(o.name, o.values, device, store, say=print)
+        except Exception as error:  # noqa: BLE001 - an estimate is an aid, never a stop
+            print(f"{o.name}: estimate unavailable ({type(error).__name__}: {error})")
+            continue
+        if found is None:
+            print(f"{o.name}: no plan declared (lottery/plans.py): not estimated")
+            continue
+        o.estimate = found.seconds
+        print("\n".join(found.lines()), flush=True)
+
+
+def execute(o: Outcome, output_dir: Path, args) -> None:
+    """Run one notebook, filling in its outcome."""
+    output = output_dir / o.source.name
+    record_file = output.with_suffix(".record.json")
+    record_file.unlink(missing_ok=True)
+    os.environ[record.RECORD_ENV] = str(record_file)
+    print(f"\n=== {o.name} ===", flush=True)
+    start = time.perf_counter()
+    try:
+        run_one(o.source, output, o.injected, args.kernel, stream=not args.no_progress)
+        o.status = "ok"
+        if args.in_place:
+            strip_injected(output, o.source)
+    except Exception as error:  # noqa: BLE001 - report and go on with the next notebook
+        o.reason = one_line(error)
+        o.status = "skipped" if skippable(error, args.profile) else "FAILED"
+    finally:
+        os.environ.pop(record.RECORD_ENV, None)
+    o.seconds = time.perf_counter() - start
+    o.record = record.read(record_file)
+    print(f"{o.name}: {o.status} in {duration(o.seconds)} (executed copy: {output})",
+          flush=True)
+    planned = plans.plan(o.name, o.values) or []
+    ran = [plans.Planned.from_record(r) for r in o.record.get("experiments", [])]
+    extra = plans.undeclared(planned, ran)
+    if planned and extra:
+        print(f"note: {o.name} ran experiments its plan (lottery/plans.py) does not declare, "
+              f"so its estimate missed them: {', '.join(e.label for e in extra)}")
+
+
+def summary(outcomes: list[Outcome], profile: str) -> str:
+    """The table printed at the end: estimate against actual, verdicts, figures."""
+    head = (f"{'notebook':<26} {'profile':<7} {'data':<34} {'estimate':>10} {'actual':>10} "
+            f"{'direction / number pass-fail-n/a':>32} {'figures':>7}  status")
+    lines = [head, "-" * len(head)]
+    for o in outcomes:
+        verdicts = o.record.get("verdicts")
+        claims = " / ".join("-".join(str(verdicts[kind].get(v, 0)) for v in ("pass", "fail", "n/a"))
+                            for kind in ("direction", "number")) if verdicts else "-"
+        figures = str(len(o.record.get("figures", []))) if o.record else "-"
+        lines.append(f"{o.name:<26} {profile:<7} {o.record.get('data', '-'):<34} "
+                     f"{duration(o.estimate) if o.estimate is not None else '-':>10} "
+                     f"{duration(o.seconds) if o.seconds is not None else '-':>10} "
+                     f"{claims:>32} {figures:>7}  {o.status}")
+    return "\n".join(lines)
+
+
+def _parser(root: Path) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lottery.run.reproduce", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default=default_profile(), choices=list(PROFILES),
+                        help="profile injected into every notebook (default: $LOTTERY_PROFILE "
+                             "or quick)")
+    parser.add_argument("--only", action="append", metavar="NB",
+                        help="run only these notebooks (name without .ipynb; repeatable or "
+                             "comma-separated)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a notebook parameter (repeatable; several space-separated in one "
+                             "are fine: --param 'dropout=True trials=3')")
+    parser.add_argument("--budget", metavar="TIME",
+                        help="run the notebooks whose estimates fit in TIME (90m, 1.5h, none); "
+                             "default: 1h on a CPU, 8h on a GPU without --only, else none")
+    parser.add_argument("--no-estimate", action="store_true",
+                        help="no estimate (no calibration) and no budget")
+    parser.add_argument("--estimate-only", action="store_true",
+                        help="print the estimates and the budget's choice, run nothing")
+    parser.add_argument("--in-place", action="store_true",
+                        help="also write each successful run back into notebooks/")
+    parser.add_argument("--notebooks", type=Path, default=root / "notebooks")
+    parser.add_argument("--output", type=Path, default=root / "runs" / "notebooks",
+                        help="folder of the executed copies (default runs/notebooks)")
+    parser.add_argument("--data", default=None,
+                        help="dataset folder, passed as $LOTTERY_DATA (default: inherited, "
+                             "else the project's data/)")
+    parser.add_argument("--kernel", default=None, help="Jupyter kernel (default: the notebook's)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="do not stream the notebooks' output and progress lines")
+    return parser
+
+
+def _budget(args, device: str) -> float | None:
+    if args.no_estimate:
+        return None
+    if args.budget is not None:
+        return parse_duration(args.budget)
+    return None if args.only else DEFAULT_BUDGET[device.split(":")[0]]
+
+
+def prepare(args, root: Path) -> tuple[list[Outcome], str, float | None]:
+    """The selected notebooks with their checked parameters, the device, the budget."""
+    selected = notebooks(args.notebooks, args.only)
+    given = parse_assignments(args.param)
+    check_given(selected, given)
+    outcomes = [Outcome(s, *notebook_parameters(s, args.profile, given)) for s in selected]
+    devices = {str(_checked_device(o.values.get("device", "auto"))) for o in outcomes}
+    device = devices.pop() if len(devices) == 1 else "cpu"
+    return outcomes, device, _budget(args, device)
+
+
+def main(argv: list[str] | None = None) -> int:
+    root = project_root()
+    args = _parser(root).parse_args(argv)
+    os.environ[DATA_ENV] = str(Path(args.data).resolve()) if args.data else \
+        os.environ.get(DATA_ENV) or str(root / "data")  # the kernels run in notebooks/
+    os.environ[PROFILE_ENV] = args.profile
+    os.environ.setdefault(PROGRESS_ENV, "off" if args.no_progress else "log")
+    try:
+        outcomes, device, budget = prepare(args, root)
+    except (HparamError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"profile {args.profile}; data {os.environ[DATA_ENV]}; device {device}; "
+          f"{len(outcomes)} notebook(s) -> {args.output}", flush=True)
+    if not args.no_estimate:
+        estimate_all(outcomes, device)
+    run, skipped = over_budget({o.name: o.estimate for o in outcomes}, budget)
+    if budget is not None:
+        print(f"budget {duration(budget)}: running {', '.join(run) or 'nothing'}"
+              + (f"; skipping {', '.join(skipped)}" if skipped else ""), flush=True)
+    for o in outcomes:
+        if o.name in skipped:
+            o.status, o.reason = "over budget", make_command(o.name, args.profile, o.injected)
+        elif not args.estimate_only:
+            execute(o, args.output, args)
+    if args.estimate_only:
+        return 0
+    return report(outcomes, args.profile)
+
+
+def report(outcomes: list[Outcome], profile: str) -> int:
+    """Print the summary and what to do about the notebooks that did not run; exit status."""
+    print("\n" + summary(outcomes, profile))
+    sections = [("over budget; run each alone with", "over budget"),
+                ("skipped (their data could not be had)", "skipped"), ("failed", "FAILED")]
+    for title, status in sections:
+        chosen = [o for o in outcomes if o.status == status]
+        if chosen:
+            print(f"\n{len(chosen)} notebook(s) {title}:")
+            for o in chosen:
+                estimate = f" (estimate {duration(o.estimate)})" if o.estimate else ""
+                print(f"  {o.name}{estimate}: {o.reason}")
+    root = default_store().root
+    recipes, others = housekeeping.inventory(root)
+    size = housekeeping.size_text(sum(i.size for i in recipes + others))
+    print(f"\nrun store {root}: {sum(i.networks for i in recipes)} networks, {size} "
+          f"(`python -m lottery store` lists them, `... store remove` cleans up)")
+    return 1 if any(o.status == "FAILED" for o in outcomes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""What an experiment would train, named without weights: its steps, the batched calls the
+store still lacks, evaluations without training, and the sizes of the data they run on.
+
+The estimate (:mod:`lottery.run.estimate`), the progress lines (:mod:`lottery.run.progress`)
+and each study's network listing (:mod:`lottery.run.plan_networks`) all walk these, so a
+network is named the same way wherever it is priced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from lottery.core.calibration import Cost
+from lottery.core.experiments import Network, Runner
+from lottery.core.hparams import DataHparams, ExperimentHparams
+from lottery.core.store import RunStore
+from lottery.core.training import evaluation_iterations
+from lottery.engine.data import DATASETS
+
+# (train, test) examples of the official splits; validation is held out of train
+OFFICIAL_SIZES = {"mnist": (60_000, 10_000), "fashion_mnist": (60_000, 10_000),
+                  "kmnist": (60_000, 10_000), "cifar10": (50_000, 10_000),
+                  "cifar100": (50_000, 10_000), "emnist_letters": (124_800, 20_800)}
+
+
+def data_sizes(d: DataHparams) -> tuple[int, int, int]:
+    """(train, validation, test) examples :func:`lottery.engine.data.load` gives for ``d``."""
+    spec = DATASETS[d.dataset]
+    if spec.synthetic:
+        total, test, val = spec.synthetic_train, spec.synthetic_test, min(
+            d.val_size, spec.synthetic_train // 6)
+    else:
+        (total, test), val = OFFICIAL_SIZES[d.dataset], d.val_size
+    train = total - val if d.train_subset is None else min(d.train_subset, total - val)
+    return train, val, test if d.test_subset is None else min(d.test_subset, test)
+
+
+@dataclass(frozen=True)
+class _Split:
+    """A split's size, which is all a network's identity needs of it."""
+
+    size: int
+
+    def __len__(self) -> int:
+        return self.size
+
+
+@dataclass(frozen=True)
+class SizedData:
+    """What :class:`~lottery.core.experiments.Runner` reads of a dataset to name its networks."""
+
+    name: str
+    train: _Split
+    val: _Split
+    test: _Split
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    augment: bool
+    synthetic: bool
+    description: str = "sizes only"
+
+
+@lru_cache(maxsize=16)
+def sized_data(d: DataHparams) -> SizedData:
+    spec = DATASETS[d.dataset]
+    train, val, test = data_sizes(d)
+    return SizedData(spec.name, _Split(train), _Split(val), _Split(test), spec.input_shape,
+                     spec.num_classes, spec.augment, spec.synthetic)
+
+
+def offline_runner(hp: ExperimentHparams, store: RunStore) -> Runner:
+    """A runner that can name its networks without loading data (it must not train)."""
+    return Runner(hp, store=store, device="cpu", data=sized_data(hp.data), progress=False)
+
+
+# --- the networks an experiment trains ---------------------------------------------------------
+
+def steps(runner: Runner, method: str, snapshots: Sequence[int] = (),
+          dense: list[Network] | None = None) -> list[tuple[str, list[Network]]]:
+    """(step name, networks) in the order ``runner.run(method)`` trains them (``dense``: the
+    dense networks when a stage names them itself)."""
+    dense = dense or runner.dense_networks(snapshots)
+    nets, out = {0: dense}, [("level 0 (dense)", dense)]
+    none = [None] * runner.hp.trials  # payloads: only needed to build weights, never here
+    for level, parent, rounds in runner.schedule(method):
+        nets[level] = runner.level_networks(level, rounds, nets[parent][: runner.hp.trials],
+                                            none, dense, none)
+        out.append((f"{method} level {level:g}", nets[level]))
+    return out
+
+
+@dataclass(frozen=True)
+class Call:
+    """One batched training call: ``members`` networks of ``hp`` trained from ``start``."""
+
+    step: str
+    hp: ExperimentHparams
+    members: int
+    start: int
+
+    def evaluated_examples(self) -> int:
+        t = self.hp.training
+        train, val, test = data_sizes(self.hp.data)
+        points = len(evaluation_iterations(t, self.start))
+        final_train = train if t.final_train_subset is None else min(train, t.final_train_subset)
+        return points * val + (points if t.test_curve else 1) * test + final_train + test
+
+    def seconds(self, cost: Cost) -> float:
+        iterations = self.hp.training.iterations - self.start
+        return cost.call_s + iterations * cost.step_s + self.evaluated_examples() * cost.eval_s
+
+
+def missing_calls(hp: ExperimentHparams, named_steps: list[tuple[str, list[Network]]],
+                  have: Callable[[Network], bool]) -> tuple[list[Call], int, int]:
+    """(calls, networks, missing): the batched calls that train what ``have`` lacks, grouped
+    by step and start iteration as :meth:`Runner.train_many` groups them."""
+    calls, total, missing = [], 0, 0
+    for name, networks in named_steps:
+        total += len(networks)
+        lacking = [n for n in networks if not have(n)]
+        missing += len(lacking)
+        for start in sorted({n.start for n in lacking}):
+            count = sum(n.start == start for n in lacking)
+            calls.append(Call(name, hp, count, start))
+    return calls, total, missing
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Evaluation without training: ``networks`` networks of ``hp`` on ``examples`` each."""
+
+    step: str
+    hp: ExperimentHparams
+    networks: int
+    examples: int
+    members: int = 1  # priced with one network's per-example cost (no batching assumed)
+
+    def seconds(self, cost: Cost) -> float:
+        return self.networks * self.examples * cost.eval_s
+
+
+@dataclass
+class Work:
+    """What one planned call costs: its runs (hp, named steps), evaluations, and notes on what
+    is priced by count or not at all."""
+
+    runs: list[tuple[ExperimentHparams, list]]
+    evaluations: list[Evaluation] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
