@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lottery.core import executors, flags
+from lottery.core import executors, flags, jobs
 from lottery.core.presets import PRESETS
 from lottery.engine.models import REGISTRY
 from lottery.run import cli
@@ -121,7 +121,7 @@ def test_iterations_scale_the_schedule():
     argv = ["imp", "--preset", "vgg19_rewind", "--profile", "paper", "--iterations", "11248",
             "--rewind", "7"]
     args = cli.build_parser(argv).parse_args(argv)
-    hp = cli.experiment_hparams(args)
+    hp = jobs.experiment_hparams(args)
     assert hp.training.iterations == 11_248
     assert hp.training.milestones == (5_624, 8_436)
     assert hp.rewind_iteration == 7
@@ -143,7 +143,7 @@ def test_generated_flags_reach_the_hyperparameters():
             "--pruning.global_rate", "0.3", "--training.momentum", "0.5",
             "--training.weight_decay", "1e-4", "--data.split_seed", "3", "--controls", "none",
             "--training.milestones", "20,40", "--training.test_curve", "false"]
-    hp = cli.experiment_hparams(cli.build_parser(argv).parse_args(argv))
+    hp = jobs.experiment_hparams(cli.build_parser(argv).parse_args(argv))
     assert hp.training.lr == 0.01 and hp.training.momentum == 0.5
     assert hp.training.weight_decay == 1e-4 and hp.training.milestones == (20, 40)
     assert hp.pruning.criterion == "magnitude_increase" and hp.pruning.strategy == "global"
@@ -154,11 +154,11 @@ def test_generated_flags_reach_the_hyperparameters():
 def test_the_cli_evaluates_what_its_tables_need_unless_told_otherwise():
     base = ["imp", "--preset", "lenet", "--profile", "paper"]
     for argv in (base, [*base, "--iterations", "1000"]):
-        t = cli.experiment_hparams(cli.build_parser(argv).parse_args(argv)).training
+        t = jobs.experiment_hparams(cli.build_parser(argv).parse_args(argv)).training
         assert t.test_curve is False and t.final_train_subset == 10_000, argv
         assert t.eval_every == 100  # the paper's validation schedule picks the early stop
     argv = [*base, "--training.test_curve", "true", "--training.final_train_subset", "none"]
-    t = cli.experiment_hparams(cli.build_parser(argv).parse_args(argv)).training
+    t = jobs.experiment_hparams(cli.build_parser(argv).parse_args(argv)).training
     assert t.test_curve is True and t.final_train_subset is None
     assert t == PRESETS["lenet"].training  # the paper's evaluation, as the notebooks run it
 
@@ -255,7 +255,7 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(capsys, monkeypatch, tm
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "load", interrupted)
+    monkeypatch.setattr(jobs, "load", interrupted)
     code, _, err = run(capsys, "imp", *SMOKE, "--runs", str(tmp_path / "runs"))
     assert code == 130 and len(err.strip().splitlines()) == 1 and "interrupted" in err
 

@@ -12,12 +12,12 @@ import pytest
 from lottery.core.calibration import Calibration, Cost, NotCalibrated, cost_key, measure
 from lottery.core.experiments import Runner
 from lottery.core.presets import resolve
+from lottery.core.progress import ProgressRunner
 from lottery.core.store import RunStore
 from lottery.core.training import SpeedOptions
 from lottery.engine.data import load
 from lottery.run import estimate, plans
 from lottery.run.plans import Planned, notebook_defaults
-from lottery.run.progress import ProgressRunner
 from lottery.run.session import estimate_notebook, experiment_hparams, rewind_points
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,11 +8,11 @@ import pytest
 from lottery.core.calibration import Cost
 from lottery.core.experiments import Runner
 from lottery.core.presets import resolve
+from lottery.core.progress import ProgressRunner
 from lottery.core.store import RunStore
 from lottery.core.training import SpeedOptions
 from lottery.engine.data import load
 from lottery.run import estimate
-from lottery.run.progress import ProgressRunner
 from lottery.studies.cheap.study import sibling
 from lottery.studies.stability.study import (
     OrderRunner,

@@ -29,6 +29,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLo
 
 from lottery.claims import paper_values
 from lottery.core.experiments import ExperimentResult
+from lottery.core.presets import PRESETS
 
 # axis labels of the results' columns; accuracies are plotted in percent
 LABELS = {
@@ -82,8 +83,6 @@ def series(data: ExperimentResult | pd.DataFrame, label: str, variant: str = "ti
 
 
 def _paper_data(hp) -> bool:
-    from lottery.core.presets import PRESETS
-
     return hp.name in PRESETS and hp.data.dataset == PRESETS[hp.name].data.dataset
 
 
@@ -466,8 +465,6 @@ def plot_rewind_sweep(results: Mapping[int, ExperimentResult], metric: str = "fi
 
 def _paper_sweep_marks(ax: plt.Axes, result: ExperimentResult, metric: str) -> None:
     """The paper's dense accuracy (dotted) and its rewind point scaled to our training."""
-    from lottery.core.presets import PRESETS
-
     hp = result.hparams
     if not _paper_data(hp):
         return

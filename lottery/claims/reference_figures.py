@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from lottery.claims import figures, paper_values
+from lottery.core.presets import PRESETS
 from lottery.core.provenance import project_root
 
 ES = paper_values.ES
@@ -92,8 +93,6 @@ def reference_figure(notebook: str, presets: Mapping[str, str], metrics: list[st
 
 def sweep_reference(notebook: str, preset: str = "resnet18") -> Figure:
     """The rewind sweep's axes with the paper's rewind point and dense accuracy."""
-    from lottery.core.presets import PRESETS
-
     k = PRESETS[f"{preset}_rewind"].rewind_iteration
     dense = _paper_dense(preset, paper_values.FINAL)
     fig, ax = plt.subplots(figsize=(6.4, 3.9))

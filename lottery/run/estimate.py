@@ -26,27 +26,27 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from lottery.core.calibration import Cost
 from lottery.core.experiments import Network
 from lottery.core.hparams import ExperimentHparams
 from lottery.core.store import RunStore
-from lottery.run import plan_networks
-from lottery.run.plans import Planned
-from lottery.run.work import (  # noqa: F401 (what the estimate is priced from)
+from lottery.core.work import (  # noqa: F401 (what the estimate is priced from)
     Call,
+    CostOf,
     Evaluation,
+    Planned,
     Work,
     data_sizes,
+    duration,
     missing_calls,
     offline_runner,
     sized_data,
     steps,
 )
+from lottery.run.registry import KIND_WORK
 
 # kernel start, imports, data loading, figures and store writes of one notebook: smoke notebooks'
 # wall time minus their training steps, 6-20 s on the project's shared 2-core CPU
 NOTEBOOK_OVERHEAD_S = 10.0
-CostOf = Callable[[ExperimentHparams, int], Cost]
 
 
 # --- a notebook ---------------------------------------------------------------------------------
@@ -108,8 +108,8 @@ def planned_steps(item: Planned, hparams: Callable[..., ExperimentHparams], stor
 def planned_work(item: Planned, hparams: Callable[..., ExperimentHparams], store: RunStore,
                  rewind_points: Callable) -> Work:
     """The networks, evaluations and notes of one planned call."""
-    if item.kind in plan_networks.KIND_WORK:
-        return plan_networks.KIND_WORK[item.kind](item, hparams, store)
+    if item.kind in KIND_WORK:
+        return KIND_WORK[item.kind](item, hparams, store)
     return Work(planned_steps(item, hparams, store, rewind_points))
 
 
@@ -141,20 +141,6 @@ def estimate(notebook: str, profile: str, device: str, planned: list[Planned],
         result.experiments.append(ExperimentEstimate(item.label, networks, missing, calls,
                                                      seconds))
     return result
-
-
-def duration(seconds: float) -> str:
-    """``seconds`` rounded the way a person says it: 40 s, 7 min, 2 h 10 min, 3.5 days."""
-    if seconds < 0.5:
-        return "<1 s"
-    if seconds < 60:
-        return f"{round(seconds)} s"
-    if seconds < 3600:
-        return f"{round(seconds / 60)} min"
-    if seconds < 48 * 3600:
-        hours, minutes = divmod(round(seconds / 60), 60)
-        return f"{hours} h {minutes:02d} min"
-    return f"{seconds / 86400:.1f} days"
 
 
 def parse_duration(text: str) -> float | None:

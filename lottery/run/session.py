@@ -25,6 +25,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from lottery.claims.figures import save_figure
+from lottery.claims.framework import paper_vs_ours
 from lottery.core.calibration import Calibration, NotCalibrated, measure
 from lottery.core.executors import EXECUTOR_ENV, EXECUTORS, Executor, LocalExecutor, make_executor
 from lottery.core.experiments import ExperimentResult, Runner
@@ -35,6 +37,7 @@ from lottery.core.presets import (
     SYNTHETIC_STAND_IN,
     experiment_hparams,  # noqa: F401 (the notebooks' and tests' facade)
 )
+from lottery.core.progress import ProgressRunner
 from lottery.core.provenance import project_root, provenance
 from lottery.core.store import RUNS_ENV, RunStore
 from lottery.engine.data import DATASETS, DataBundle, DataUnavailable, load, offline, shown
@@ -42,7 +45,16 @@ from lottery.engine.data import data_root as resolve_data_root
 from lottery.engine.download import ensure, real_data_available  # noqa: F401 (notebooks use it)
 from lottery.engine.models import REGISTRY, build, weight_counts
 from lottery.run import estimate, plans, record
-from lottery.run.progress import ProgressRunner
+from lottery.studies.cheap.study import run
+from lottery.studies.deconstruct import supermask
+from lottery.studies.deconstruct.study import ProgressDeconstructRunner, sweep, untrained_accuracy
+from lottery.studies.stability.study import (
+    ProgressOrderRunner,
+    StabilityStudy,
+    make_plan,
+    study_hparams,
+)
+from lottery.studies.transfer.study import sweep_lr, transfer
 
 PROFILE_ENV = "LOTTERY_PROFILE"
 DEFAULT_PROFILE = "quick"
@@ -225,8 +237,6 @@ class Session:
                  controls: Sequence[str] = ("random_mask",)) -> ExperimentResult:
         """The IMP tickets of ``source`` at ``levels`` trained under the ``target`` recipe,
         beside random tickets (see :mod:`lottery.studies.transfer.study`)."""
-        from lottery.studies.transfer.study import transfer
-
         self._ran("transfer", source.model.name, {}, source=plans.recipe_id(source),
                   target=plans.recipe_id(target), levels=None if levels is None else list(levels),
                   controls=list(controls))
@@ -235,8 +245,6 @@ class Session:
     def sweep_lr(self, hp: ExperimentHparams, lrs: Sequence[float]) -> tuple[float, pd.DataFrame]:
         """The learning rate of ``lrs`` with the lowest validation loss of ``hp``'s dense
         networks, and the sweep's table (see :func:`lottery.studies.transfer.study.sweep_lr`)."""
-        from lottery.studies.transfer.study import sweep_lr
-
         self._ran("sweep_lr", hp.model.name, {}, recipe=plans.recipe_id(hp),
                   lrs=[float(lr) for lr in lrs])
         return sweep_lr(self.runner, hp, lrs)
@@ -289,7 +297,6 @@ class Session:
         one call; see :func:`lottery.cheap.run`."""
         from dataclasses import asdict
 
-        from lottery.studies.cheap.study import run
 
         self._ran("cheap", preset, overrides, plan=asdict(plan))
         return run(self.runner(self.hparams(preset, **overrides)), plan)
@@ -301,15 +308,11 @@ class Session:
     def save(self, fig, name: str) -> None:
         """Write ``fig`` as ``output_dir/notebook/name.png`` and ``.pdf`` (the figure stays
         open, so the notebook still shows it)."""
-        from lottery.claims.figures import save_figure
-
         save_figure(fig, self.notebook, name, self.output_dir)
         record.append("figures", name)
 
     def paper_vs_ours(self, results) -> pd.DataFrame:
         """The notebook's claims on ``results`` ({preset key: result}); n/a when not comparable."""
-        from lottery.claims.framework import paper_vs_ours
-
         table = paper_vs_ours(self.notebook, results, self.profile,
                               synthetic=not self.comparable or None)
         record.update(verdicts={kind: _tally(table[kind]) for kind in ("direction", "number")})
@@ -327,13 +330,6 @@ class Session:
         also the rewind sweep's; ``rewind_ks``: paper iterations, scaled like
         :meth:`rewind_sweep`; levels beyond the profile's are cut to it. ``iterations`` cuts
         training (the paper's schedule scaled, as the CLI's ``--iterations``)."""
-        from lottery.studies.stability.study import (  # built on the core above
-            ProgressOrderRunner,
-            StabilityStudy,
-            make_plan,
-            study_hparams,
-        )
-
         self._ran("stability", preset, overrides, levels=list(levels), focus_level=focus_level,
                   rewind_ks=list(rewind_ks), connectivity_level=connectivity_level,
                   line_points=line_points, iterations=iterations, info_inputs=info_inputs,
@@ -353,8 +349,6 @@ class Session:
                            label: str = ""):
         """A :class:`~lottery.studies.deconstruct.study.DeconstructRunner` of ``hp`` on this session,
         reporting its progress as :meth:`runner`'s do."""
-        from lottery.studies.deconstruct.study import ProgressDeconstructRunner
-
         device = self.device if self.executor.name == "local" else "cpu"
         calibration = Calibration(self.store.root, self.device, measure_cost=None)
         return ProgressDeconstructRunner(hp, every=every, mask0=mask0, label=label,
@@ -368,8 +362,6 @@ class Session:
         """IMP of ``preset`` (reset to init) with each mask criterion, every ``every``-th level:
         {criterion: result}; the lineages share the dense nets and train level by level
         together (no controls unless ``overrides`` name some)."""
-        from lottery.studies.deconstruct.study import sweep
-
         self._ran("criteria", preset, overrides, criteria=list(criteria), every=every)
         hp = self.hparams(preset, **({"controls": ()} | overrides))
         return sweep({c: self.deconstruct_runner(hp.replace(pruning__criterion=c), every,
@@ -386,8 +378,6 @@ class Session:
     def mask0(self, preset: str, actions: Sequence[str], every: int = 1,
               **overrides) -> dict[str, ExperimentResult]:
         """IMP of ``preset`` once per mask-0 action (an IMP lineage each): {action: result}."""
-        from lottery.studies.deconstruct.study import sweep
-
         self._ran("mask0", preset, overrides, actions=list(actions), every=every)
         hp = self.hparams(preset, **overrides).replace(controls=())
         return sweep({a: self.deconstruct_runner(hp, every, a, label=f"mask-0 {preset}")
@@ -398,8 +388,6 @@ class Session:
         """Test accuracy of the untrained network under one-shot masks of each criterion at
         each of ``rounds``, with its original init and with signed constants (no training
         beyond the dense nets the masks come from)."""
-        from lottery.studies.deconstruct.study import untrained_accuracy
-
         self._ran("untrained", preset, overrides, criteria=list(criteria), rounds=list(rounds))
         return untrained_accuracy(self.runner(self.hparams(preset, **overrides),
                                               f"supermasks {preset}"), criteria, rounds)
@@ -409,8 +397,6 @@ class Session:
                           **overrides) -> ExperimentResult:
         """A supermask per trial learned on ``preset``'s frozen ``weights`` (Adam at ``lr`` on
         the scores for ``iterations``; defaults: the module's lr, the profile's iterations)."""
-        from lottery.studies.deconstruct import supermask
-
         hp = supermask.hparams(self.hparams(preset, **overrides),
                                lr=lr or supermask.DEFAULT_LR, iterations=iterations)
         self._ran("learned_supermask", preset, overrides, lr=lr, iterations=iterations)

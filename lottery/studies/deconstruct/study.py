@@ -30,6 +30,8 @@ from tqdm.auto import tqdm
 
 from lottery.core.experiments import Network, Runner, control_seed, init_seed
 from lottery.core.hparams import ExperimentHparams, HparamError
+from lottery.core.presets import PROFILES
+from lottery.core.progress import ProgressRunner
 from lottery.core.results import ExperimentResult
 from lottery.core.training import evaluate
 from lottery.engine import mask1_actions as mask1
@@ -39,7 +41,7 @@ from lottery.engine.mask0_actions import check as check_mask0
 from lottery.engine.masks import Mask
 from lottery.engine.members import State, load_member_state
 from lottery.engine.models import build
-from lottery.run.progress import ProgressRunner
+from lottery.engine.variants import CONTROLS
 
 ZHOU_CRITERIA = ("large_final", "small_final", "large_init", "small_init",
                  "large_init_large_final", "small_init_small_final", "magnitude_increase",
@@ -225,9 +227,6 @@ def check_parameters(*, criteria: Sequence[str], mask1_actions: Sequence[str],
                      supermask_rounds: Sequence[float],
                      supermask_iterations: Mapping[str, int]) -> None:
     """Raise a one-line :class:`HparamError` for a bad notebook-04 parameter."""
-    from lottery.core.presets import PROFILES
-    from lottery.engine.variants import CONTROLS
-
     known = {*pruning.CRITERIA, *(f"{c}_same_sign" for c in pruning.CRITERIA), "random"}
     checks = [
         ("criteria", criteria, lambda c: c in known, "criteria names"),

@@ -31,6 +31,7 @@ from lottery.core.hparams import ExperimentHparams, HparamError, ModelHparams, T
 from lottery.core.provenance import provenance
 from lottery.core.results import ExperimentResult, experiment_tables
 from lottery.core.training import (
+    METRICS,
     LoopState,
     evaluate,
     evaluation_iterations,
@@ -207,8 +208,6 @@ def _finish(net: SupermaskNet, data: DataBundle, loop: LoopState, samples: int,
 
 
 def _history_rows(loop: LoopState, history: Tensor, k: int) -> dict[str, list]:
-    from lottery.core.training import METRICS
-
     rows = {"iteration": list(loop.points)}
     rows |= {m: [float(history[j, i, k]) for j in range(len(loop.points))]
              for i, m in enumerate(METRICS)}

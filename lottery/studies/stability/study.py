@@ -36,12 +36,13 @@ import torch
 
 from lottery.core.experiments import Network, Runner, data_seed, mask_of
 from lottery.core.hparams import ExperimentHparams, HparamError, TrainingHparams
+from lottery.core.presets import PRESETS, scale_iterations
+from lottery.core.progress import ProgressRunner
 from lottery.core.store import RunStore
 from lottery.core.training import DEFAULT_SPEED, Member, SpeedOptions, evaluation_iterations
 from lottery.engine import analysis
 from lottery.engine.data import DataBundle
 from lottery.engine.masks import Mask
-from lottery.run.progress import ProgressRunner
 
 # the controls of the paper's stability table (the variants registry holds more)
 CONTROLS = ("reinit", "random_mask")
@@ -139,8 +140,6 @@ def information_points(training: TrainingHparams, count: int = 10) -> tuple[int,
 def validate_study(*, preset: str, focus_level, connectivity_level, line_points,
                    quick_iterations, info_inputs, info_bins) -> None:
     """Raise :class:`HparamError` (one line) for a bad notebook-05 parameter, before any work."""
-    from lottery.core.presets import PRESETS
-
     if preset not in PRESETS:
         raise HparamError(f"parameter preset must be one of {', '.join(PRESETS)}; got {preset!r}")
     checks = {"focus_level": (focus_level, 1), "connectivity_level": (connectivity_level, 1),
@@ -470,8 +469,6 @@ def describe(plan: StudyPlan, hp: ExperimentHparams) -> str:
 def study_hparams(hp: ExperimentHparams, preset: str, iterations: int | None) -> ExperimentHparams:
     """``hp`` with its training cut to ``iterations`` (the preset's schedule scaled, as the
     CLI's ``--iterations``); None keeps it (``Session.stability_study`` and its estimate)."""
-    from lottery.core.presets import PRESETS, scale_iterations
-
     if iterations is None:
         return hp
     return hp.replace(training=scale_iterations(PRESETS[preset], iterations,

@@ -14,8 +14,8 @@ import os
 import time
 from collections.abc import Callable, Sequence
 
+from lottery.core import work
 from lottery.core.experiments import ExperimentResult, Network, Runner
-from lottery.run import estimate, work
 
 PROGRESS_ENV = "LOTTERY_PROGRESS"
 MODES = ("bars", "log", "off")
@@ -29,7 +29,7 @@ def mode() -> str:
 class ProgressRunner(Runner):
     """A :class:`Runner` that reports each step of an experiment as ``mode()`` says."""
 
-    def __init__(self, hp, *, label: str = "", cost_of: estimate.CostOf | None = None,
+    def __init__(self, hp, *, label: str = "", cost_of: work.CostOf | None = None,
                  say: Callable[[str], None] = print, **options):
         self.mode = mode()
         options.pop("progress", None)  # the mode decides: bars in Jupyter, lines under reproduce
@@ -88,12 +88,12 @@ class ProgressRunner(Runner):
         total = max(len(self._expected), len(self._done))
         seconds = self._done[-1][0]
         trained = f"{lacking} trained, {networks - lacking} loaded in " \
-                  f"{estimate.duration(seconds)}"
-        elapsed = estimate.duration(time.perf_counter() - self._began)
+                  f"{work.duration(seconds)}"
+        elapsed = work.duration(time.perf_counter() - self._began)
         if not self._expected:  # steps asked one by one (a study's stages): no total to tell
             return f"[{self.label}] {desc}: step {len(self._done)}; {trained}; {elapsed} elapsed"
         left = self.remaining()
         rest = "done" if len(self._done) >= total else (
-            f"~{estimate.duration(left)} left" if left is not None else "time left unknown")
+            f"~{work.duration(left)} left" if left is not None else "time left unknown")
         return f"[{self.label}] {desc}: {len(self._done)}/{total} steps; {trained}; " \
                f"{elapsed} elapsed, {rest}"

@@ -1,20 +1,21 @@
 """What an experiment would train, named without weights: its steps, the batched calls the
 store still lacks, evaluations without training, and the sizes of the data they run on.
 
-The estimate (:mod:`lottery.run.estimate`), the progress lines (:mod:`lottery.run.progress`)
-and each study's network listing (:mod:`lottery.run.plan_networks`) all walk these, so a
+The estimate (:mod:`lottery.run.estimate`), the progress lines (:mod:`lottery.core.progress`)
+and each study's network listing (``networks.py`` of each study folder) all walk these, so a
 network is named the same way wherever it is priced.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from lottery.core.calibration import Cost
 from lottery.core.experiments import Network, Runner
-from lottery.core.hparams import DataHparams, ExperimentHparams
+from lottery.core.hparams import DataHparams, ExperimentHparams, fingerprint, to_dict
+from lottery.core.presets import PROFILES, SYNTHETIC_STAND_IN, experiment_hparams
 from lottery.core.store import RunStore
 from lottery.core.training import evaluation_iterations
 from lottery.engine.data import DATASETS
@@ -149,3 +150,101 @@ class Work:
     runs: list[tuple[ExperimentHparams, list]]
     evaluations: list[Evaluation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+# --- a notebook's calls ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Planned:
+    """One experiment call: the ``Session`` method, the preset and its overrides."""
+
+    kind: str
+    preset: str
+    overrides: Mapping = field(default_factory=dict)
+    ks: tuple[int, ...] = ()  # rewind sweep: the paper iterations to rewind to
+    options: Mapping = field(default_factory=dict)  # the call's other arguments, as recorded
+    # what the estimate needs beyond the recorded call (recipes, a cheap plan): not compared
+    detail: Mapping = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_record(cls, entry: Mapping) -> Planned:
+        """The call a notebook's record lists (see ``Session._ran``)."""
+        rest = {k: v for k, v in entry.items() if k not in ("kind", "preset", "overrides", "ks")}
+        return cls(entry["kind"], entry["preset"], entry.get("overrides", {}),
+                   tuple(entry.get("ks", ())), rest)
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.preset}"
+
+    def signature(self) -> tuple:
+        """What identifies the call when comparing a plan with what a notebook ran."""
+        return (self.kind, self.preset, _sorted(self.overrides), tuple(self.ks),
+                _sorted(self.options))
+
+
+def _sorted(mapping: Mapping) -> tuple:
+    return tuple(sorted((k, repr(_tuples(v))) for k, v in mapping.items()))
+
+
+def _tuples(value):
+    """Lists as tuples, dicts sorted, recursively (a call read back from JSON compares equal)."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _tuples(v)) for k, v in value.items()))
+    return tuple(_tuples(v) for v in value) if isinstance(value, list | tuple) else value
+
+
+def notebook_hparams(p: Mapping, preset: str, overrides: Mapping):
+    """``preset`` with ``overrides`` as the notebook's session resolves it."""
+    given = {"trials": p.get("trials"), "seed": p.get("seed", 0)} | dict(overrides)
+    return experiment_hparams(preset, p["profile"], synthetic=PROFILES[p["profile"]].synthetic,
+                              **given)
+
+
+def on_dataset(p: Mapping, dataset: str) -> dict:
+    """The override that moves a preset to ``dataset`` (``Session.on``)."""
+    synthetic = PROFILES[p["profile"]].synthetic
+    return {"data__dataset": SYNTHETIC_STAND_IN[dataset] if synthetic else dataset}
+
+
+def recipe_id(hp) -> str:
+    """A recipe's fingerprint, as a call that takes hyperparameters (transfer) is recorded."""
+    return fingerprint(to_dict(hp))
+
+
+def merged(lineages: list[Steps]) -> Steps:
+    """Steps of lineages trained level by level together, each network once (as a sweep)."""
+    out: dict[str, dict] = {}
+    for named in lineages:
+        for name, nets in named:
+            out.setdefault(name, {}).update({n.path: n for n in nets})
+    return [(name, list(nets.values())) for name, nets in out.items()]
+
+
+def placeholder(step: str, index: int, start: int = 0) -> Network:
+    """A network that cannot be named before training: priced as missing, never stored."""
+    return Network(("(named after training)", f"{step}-{index}"), {},
+                   {"trial": index, "level": 0, "variant": "ticket"}, lambda: None, start=start)
+
+
+Hparams = Callable[..., ExperimentHparams]
+Steps = list[tuple[str, list[Network]]]
+# one planned call -> the networks, evaluations and notes it would cost
+NetworksOf = Callable[[Planned, Hparams, RunStore], Work]
+
+
+CostOf = Callable[[ExperimentHparams, int], Cost]
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` rounded the way a person says it: 40 s, 7 min, 2 h 10 min, 3.5 days."""
+    if seconds < 0.5:
+        return "<1 s"
+    if seconds < 60:
+        return f"{round(seconds)} s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    if seconds < 48 * 3600:
+        hours, minutes = divmod(round(seconds / 60), 60)
+        return f"{hours} h {minutes:02d} min"
+    return f"{seconds / 86400:.1f} days"

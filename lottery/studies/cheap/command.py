@@ -13,6 +13,7 @@ import argparse
 
 from lottery.core import flags
 from lottery.core.hparams import ExperimentHparams, HparamError
+from lottery.core.jobs import Command, error, experiment_hparams, make_runner
 from lottery.core.results import percent_columns
 from lottery.engine.data import DATASETS, DataUnavailable
 from lottery.studies.cheap import methods as cheap_methods
@@ -27,7 +28,8 @@ COLUMNS = {"percent_remaining": "remaining %", "early_stop_test_acc": "early-sto
            "cost_flops": "cost (FLOPs)"}
 
 
-def add_parser(sub, shared: argparse.ArgumentParser, defaults: ExperimentHparams | None) -> None:
+def add_parser(sub, shared: argparse.ArgumentParser,
+               defaults: ExperimentHparams | None) -> None:
     """The ``atinit`` subcommand, beside ``imp`` and ``oneshot``."""
     p = sub.add_parser("atinit", parents=[shared], help="cheap masks: at init, early-bird, random",
                        description="Make a cheap mask at each target density (snapped to the "
@@ -104,26 +106,28 @@ def method_overrides(args: argparse.Namespace) -> dict[str, dict]:
 
 def run(args: argparse.Namespace) -> int:
     """``python -m lottery atinit ...``: one line per error, else the summary table."""
-    from lottery.run import cli
 
     try:
-        hp = cli.experiment_hparams(args)
+        hp = experiment_hparams(args)
         wanted = plan(args)
-        runner = cli.make_runner(args, hp)
+        runner = make_runner(args, hp)
     except (ValueError, DataUnavailable, OSError) as e:  # HparamError, UsageError: ValueErrors
-        return cli._error(e)
+        return error(e)
     print(f"atinit {args.method} {args.preset} ({args.profile}): {runner.data.description}; "
           f"{hp.training.iterations} iterations, {hp.trials} trial(s), device {runner.device}, "
           f"run store {runner.store.root}", flush=True)
     try:
         result = cheap.run(runner, wanted)
     except ValueError as e:
-        return cli._error(e)
+        return error(e)
     except OSError as e:
-        return cli._error(f"{e}; finished networks are kept in {runner.store.root}")
+        return error(f"{e}; finished networks are kept in {runner.store.root}")
     table = percent_columns(cheap_tables.summary(result)).rename(columns=COLUMNS)
     print(table.to_string(float_format=lambda x: f"{x:.4g}"))
     if args.csv:
         result.results.to_csv(args.csv, index=False)
         print(f"results written to {args.csv}")
     return 0
+
+
+COMMANDS = (Command("atinit", add_parser, run),)

@@ -1,0 +1,36 @@
+"""Every study, listed once: the only place the run floor names them.
+
+Adding a study is a folder under :mod:`lottery.studies` with an ``entry.py`` holding its
+:class:`~lottery.core.study.Study`, and one line here. The command line's subcommands, the
+notebooks' plans (what the estimate prices), the experiment kinds' network listings and the
+notebooks' parameter checks are all read from these entries.
+"""
+
+from __future__ import annotations
+
+from lottery.core.study import Study
+from lottery.studies.cheap.entry import STUDY as CHEAP
+from lottery.studies.deconstruct.entry import STUDY as DECONSTRUCT
+from lottery.studies.lth.entry import STUDY as LTH
+from lottery.studies.stability.entry import STUDY as STABILITY
+from lottery.studies.transfer.entry import STUDY as TRANSFER
+
+STUDIES: tuple[Study, ...] = (LTH, DECONSTRUCT, STABILITY, TRANSFER, CHEAP)
+
+
+def _merged(field: str) -> dict:
+    """One study field merged over the registry (a name claimed twice is a bug)."""
+    out: dict = {}
+    for study in STUDIES:
+        for name, value in getattr(study, field).items():
+            if name in out:
+                raise RuntimeError(f"{field} {name!r} is declared by two studies")
+            out[name] = value
+    return out
+
+
+PLANS = _merged("plans")            # notebook -> its calls for given parameters
+KIND_WORK = _merged("kinds")        # experiment kind -> the networks a call would train
+CHECKS = _merged("checks")          # notebook -> its own parameter check
+COMMANDS = {c.name: c for s in STUDIES for c in s.commands}
+KINDS = ("imp", "oneshot", "rewind_sweep", *KIND_WORK)   # imp, oneshot and sweeps: the core's
