@@ -1,7 +1,7 @@
 # Lottery Ticket Hypothesis reproduction suite.
 #   make install        create .venv and install the project (+dev extras) at the locked versions
 #   make lock           re-resolve the dependencies and rewrite requirements/constraints.txt
-#   make test           unit tests, then notebooks executed under nbval (smoke profile)
+#   make test           import contracts, unit tests, then notebooks under nbval (smoke profile)
 #   make reproduce-all  run every experiment notebook (PROFILE=quick|paper|smoke) that fits
 #                       BUDGET (default: 1h on a CPU, 8h on a GPU; BUDGET=none: no limit)
 #   make reproduce NB=<name> [P="dropout=True trials=3"]   run one notebook with parameters
@@ -43,7 +43,7 @@ PIN_CMD    := grep -Ev '$(CUDA_PINS)' $(CONSTRAINTS) > $(PINS)
 endif
 endif
 
-.PHONY: all install lock test test-unit test-notebooks lint lab reproduce-all reproduce bench clean
+.PHONY: all install lock test test-unit test-notebooks imports lint lab reproduce-all reproduce bench clean
 .PHONY: estimate
 
 all: test
@@ -66,8 +66,12 @@ lock:
 
 test: install test-unit test-notebooks
 
-test-unit: install
+test-unit: install imports
 	$(PY) -m pytest -q tests
+
+# The package's floors (pyproject's [tool.importlinter] contracts): imports only point down.
+imports: install
+	$(VENV)/bin/lint-imports
 
 test-notebooks: install
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
