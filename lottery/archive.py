@@ -42,6 +42,7 @@ import hashlib
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -236,6 +237,11 @@ def decode_payload(encoded: dict, data: bytes) -> dict:
     return {k: packed if k == "mask" else decode(v, data, mask) for k, v in encoded.items()}
 
 
+def _bar(items, desc: str, progress: bool):
+    """A progress bar over ``items`` on a terminal (none when output is piped or logged)."""
+    return tqdm(items, desc=desc, disable=None if progress else True, leave=False)
+
+
 # --- entries ---------------------------------------------------------------------------------
 @dataclass
 class Entry:
@@ -318,8 +324,8 @@ def export(root: Path, folders: Iterable[Path], out: Path, weights: str = "resum
     if weights not in WEIGHTS:
         raise ArchiveError(f"--weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
     files = sorted({p for f in folders for p in Path(f).rglob("*.pt")})
-    entries = [e for e in (read_stored(p, root) for p in tqdm(
-        files, desc="reading the store", disable=not progress, leave=False)) if e]
+    entries = [e for e in (read_stored(p, root) for p in _bar(files, "reading the store",
+                                                              progress)) if e]
     if not entries:
         raise ArchiveError(f"no stored networks to export under {root}")
     ids = {RunStore.key_id(e.key) for e in entries}
@@ -330,7 +336,7 @@ def export(root: Path, folders: Iterable[Path], out: Path, weights: str = "resum
         nonlocal kept
         sums: dict = {}
         with zipfile.ZipFile(tmp, "w") as zf:
-            for entry in tqdm(entries, desc="archiving", disable=not progress, leave=False):
+            for entry in _bar(entries, "archiving", progress):
                 payload = thinned(entry, RunStore.key_id(entry.key) in referenced, weights)
                 kept += "final" in payload
                 blob = _Blob()
@@ -399,7 +405,7 @@ def _manifest(zf: zipfile.ZipFile, path: Path) -> dict:
 def _checked(zf: zipfile.ZipFile, name: str, expected: dict, path: Path) -> bytes:
     try:
         data = zf.read(name)
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
         raise ArchiveError(f"{path}: damaged archive, {name} unreadable "
                            f"({describe(error)})") from None
     if len(data) != expected.get("size") or \
@@ -433,8 +439,7 @@ def read(path: Path, progress: bool = True) -> tuple[dict, list[Entry]]:
         manifest = _manifest(zf, path)
         members = manifest["members"]
         entries = []
-        for name in tqdm(sorted(m for m in members if m.endswith(".json")), desc="reading",
-                         disable=not progress, leave=False):
+        for name in _bar(sorted(m for m in members if m.endswith(".json")), "reading", progress):
             blob = name.removesuffix(".json") + ".bin"
             data = _checked(zf, blob, members[blob], path) if blob in members else b""
             try:
@@ -496,8 +501,7 @@ def import_(path: Path, root: Path | None = None, progress: bool = True) -> str:
                            f"holds under the same key, e.g. {conflicts[0].where}; nothing "
                            f"imported")
     counts = {v: 0 for v in ("new", "unreadable", "same", "complete")}
-    for entry, verdict, payload in tqdm(verdicts, desc="importing", disable=not progress,
-                                        leave=False):
+    for entry, verdict, payload in _bar(verdicts, "importing", progress):
         counts[verdict] += 1
         if verdict == "unreadable":
             set_aside(store.path(entry.folder, entry.name), "unreadable",
