@@ -43,7 +43,7 @@ import json
 import re
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -77,16 +77,32 @@ class ArchiveError(ValueError):
 
 # --- payloads as JSON + bytes ----------------------------------------------------------------
 class _Blob:
-    """The bytes of one entry's tensors, appended in order."""
+    """The bytes of one entry's tensors, appended in order; while ``share`` is set, tensors go
+    to the archive-wide pool ``shared`` instead, stored once by content (a control trained
+    with its ticket's mask stores that mask once)."""
 
-    def __init__(self):
+    def __init__(self, shared: dict[str, bytes] | None = None):
         self.parts: list[bytes] = []
         self.size = 0
+        self.shared = shared
+        self.share = False
 
-    def add(self, data: bytes) -> list[int]:
+    def add(self, data: _Source) -> list[int] | dict:
+        if self.share and self.shared is not None:
+            digest = hashlib.sha256(data).hexdigest()
+            self.shared.setdefault(digest, data)
+            return {"shared": digest}
         self.parts.append(data)
         self.size += len(data)
         return [self.size - len(data), len(data)]
+
+
+@dataclass
+class _Source:
+    """Where an entry's numbers are read from: its own bytes, and the archive's shared pool."""
+
+    local: bytes
+    shared: Callable[[str], bytes] = lambda digest: b""
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -159,11 +175,13 @@ def encode(value, blob: _Blob, mask: Mask | None = None):
     raise ArchiveError(f"cannot archive a value of type {type(value).__name__}")
 
 
-def _slice(data: bytes, at) -> bytes:
+def _slice(data: _Source, at) -> bytes:
+    if isinstance(at, dict):
+        return data.shared(at["shared"])
     start, size = at
-    if start < 0 or size < 0 or start + size > len(data):
+    if start < 0 or size < 0 or start + size > len(data.local):
         raise ArchiveError("a tensor reaches past its entry's bytes")
-    return data[start:start + size]
+    return data.local[start:start + size]
 
 
 def _from_bytes(raw: bytes, dtype: str, shape=None) -> torch.Tensor:
@@ -176,7 +194,7 @@ def _from_bytes(raw: bytes, dtype: str, shape=None) -> torch.Tensor:
     return t.reshape(shape) if shape is not None else t
 
 
-def decode(value, data: bytes, mask: Mask | None = None):
+def decode(value, data: _Source, mask: Mask | None = None):
     """The value :func:`encode` wrote, its numbers read from ``data`` (``mask``: the payload's,
     for the tensors stored by their surviving values)."""
     if isinstance(value, list):
@@ -205,7 +223,7 @@ def decode(value, data: bytes, mask: Mask | None = None):
     raise ArchiveError(f"unknown value tag {tag!r}")
 
 
-def _unkeep(value: dict, data: bytes, mask: Mask | None) -> torch.Tensor:
+def _unkeep(value: dict, data: _Source, mask: Mask | None) -> torch.Tensor:
     """A tensor stored by its surviving values: zeros (with their signs) where ``mask`` prunes."""
     kept = None if mask is None else mask.get(value["layer"])
     if kept is None or list(kept.shape) != value["shape"]:
@@ -226,12 +244,18 @@ def _unkeep(value: dict, data: bytes, mask: Mask | None) -> torch.Tensor:
 
 
 def encode_payload(payload: dict, blob: _Blob) -> dict:
-    """A stored network's payload; weight tensors sparse by the payload's own mask."""
+    """A stored network's payload; weight tensors sparse by the payload's own mask, the mask
+    in the shared pool."""
     mask = Mask.unpack(payload["mask"]) if payload.get("mask") is not None else None
-    return {k: encode(v, blob, mask if k in _WEIGHT_KEYS else None) for k, v in payload.items()}
+    encoded = {}
+    for k, v in payload.items():
+        blob.share = k == "mask"
+        encoded[k] = encode(v, blob, mask if k in _WEIGHT_KEYS else None)
+    blob.share = False
+    return encoded
 
 
-def decode_payload(encoded: dict, data: bytes) -> dict:
+def decode_payload(encoded: dict, data: _Source) -> dict:
     packed = decode(encoded.get("mask"), data)
     mask = Mask.unpack(packed) if packed is not None else None
     return {k: packed if k == "mask" else decode(v, data, mask) for k, v in encoded.items()}
@@ -301,7 +325,7 @@ def thinned(entry: Entry, referenced: bool, weights: str) -> dict:
     return payload
 
 
-def _member(zf: zipfile.ZipFile, name: str, data: bytes, sums: dict) -> None:
+def _member(zf: zipfile.ZipFile, name: str, data: _Source, sums: dict) -> None:
     info = zipfile.ZipInfo(name, date_time=_DATE)
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
@@ -324,33 +348,40 @@ def export(root: Path, folders: Iterable[Path], out: Path, weights: str = "resum
     if weights not in WEIGHTS:
         raise ArchiveError(f"--weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
     files = sorted({p for f in folders for p in Path(f).rglob("*.pt")})
-    entries = [e for e in (read_stored(p, root) for p in _bar(files, "reading the store",
-                                                              progress)) if e]
-    if not entries:
+    # first the keys alone (which network derives from which), then one entry at a time
+    keys = {p: e.key for p in _bar(files, "reading the store", progress)
+            if (e := read_stored(p, root)) is not None}
+    if not keys:
         raise ArchiveError(f"no stored networks to export under {root}")
-    ids = {RunStore.key_id(e.key) for e in entries}
-    referenced = set().union(*(_strings(e.key) for e in entries)) & ids
+    ids = {RunStore.key_id(key) for key in keys.values()}
+    referenced = set().union(*(_strings(key) for key in keys.values())) & ids
     kept = 0
 
     def write(tmp: Path) -> None:
         nonlocal kept
         sums: dict = {}
+        shared: dict[str, bytes] = {}
         with zipfile.ZipFile(tmp, "w") as zf:
-            for entry in _bar(entries, "archiving", progress):
-                payload = thinned(entry, RunStore.key_id(entry.key) in referenced, weights)
+            for path, key in _bar(keys.items(), "archiving", progress):
+                entry = read_stored(path, root)
+                if entry is None or entry.key != key:
+                    raise ArchiveError(f"{path} changed while it was exported; export again")
+                payload = thinned(entry, RunStore.key_id(key) in referenced, weights)
                 kept += "final" in payload
-                blob = _Blob()
+                blob = _Blob(shared)
                 stem = f"entries/{entry.folder}/{entry.name}"
                 _member(zf, stem + ".json", _entry_json(entry, payload, blob), sums)
                 if blob.size:
                     _member(zf, stem + ".bin", b"".join(blob.parts), sums)
+            for digest, data in sorted(shared.items()):
+                _member(zf, f"shared/{digest}.bin", data, sums)
             manifest = {"format": FORMAT, "version": VERSION, "store_version": STORE_VERSION,
-                        "weights": weights, "networks": len(entries), "members": sums}
+                        "weights": weights, "networks": len(keys), "members": sums}
             _member(zf, MANIFEST, json.dumps(manifest, indent=1).encode(), {})
 
     out = Path(out)
     atomic_write(out, write)
-    return (f"wrote {out}: {len(entries)} networks, final weights of {kept} "
+    return (f"wrote {out}: {len(keys)} networks, final weights of {kept} "
             f"(--weights {weights}), {out.stat().st_size / 2**20:.2f} MB")
 
 
@@ -420,7 +451,7 @@ def _safe(folder: str, name: str) -> bool:
         _NAME.match(p) and p not in (".", "..") for p in parts) and bool(_NAME.match(name))
 
 
-def _entry(record: dict, data: bytes) -> Entry:
+def _entry(record: dict, data: _Source) -> Entry:
     folder, name = record["folder"], record["name"]
     if not _safe(folder, name):
         raise ArchiveError(f"an entry names a place outside the store: {folder}/{name}")
@@ -438,10 +469,21 @@ def read(path: Path, progress: bool = True) -> tuple[dict, list[Entry]]:
     with _open(path) as zf:
         manifest = _manifest(zf, path)
         members = manifest["members"]
+        pool: dict[str, bytes] = {}
+
+        def shared(digest: str) -> bytes:
+            name = f"shared/{digest}.bin"
+            if name not in members:
+                raise ArchiveError(f"{name} is used but not in the archive")
+            if digest not in pool:
+                pool[digest] = _checked(zf, name, members[name], path)
+            return pool[digest]
+
         entries = []
         for name in _bar(sorted(m for m in members if m.endswith(".json")), "reading", progress):
             blob = name.removesuffix(".json") + ".bin"
-            data = _checked(zf, blob, members[blob], path) if blob in members else b""
+            data = _Source(_checked(zf, blob, members[blob], path) if blob in members else b"",
+                           shared)
             try:
                 record = json.loads(_checked(zf, name, members[name], path))
                 entries.append(_entry(record, data))

@@ -116,10 +116,10 @@ def test_pruned_weights_are_stored_by_their_survivors_with_the_signs_of_zeros():
     blob = archive._Blob()
     encoded = archive.encode_payload(payload, blob)
     assert encoded["final"]["items"]["w"]["$"] == "kept"
-    decoded = archive.decode_payload(encoded, b"".join(blob.parts))
+    decoded = archive.decode_payload(encoded, archive._Source(b"".join(blob.parts)))
     assert torch.equal(decoded["final"]["w"].view(torch.int32), t.view(torch.int32))
     assert torch.equal(decoded["final"]["b"], torch.ones(2))
-    assert blob.size < t.numel() * 4 + 8 + 4  # 3 survivors x 4 B + 1 B of signs + bias
+    assert blob.size == 1 + 3 * 4 + 1 + 2 * 4  # mask bits, 3 survivors, signs of zeros, bias
 
 
 def test_importing_twice_adds_nothing(exported, tmp_path, capsys):
