@@ -8,7 +8,8 @@ later stage prunes from or rewinds to.
 
 The format, and why. A zip (deflated) holding ``manifest.json`` and, per stored network,
 ``entries/<folder>/<name>.json`` (key, provenance, payload structure) and ``.bin`` (its tensors'
-raw bytes, located by offset; dtype and shape in the JSON). No pickle: JSON is parsed and bytes
+raw bytes, located by offset; dtype and shape in the JSON), and ``shared/<sha256>.bin``, bytes
+several networks use (a mask), stored once. No pickle: JSON is parsed and bytes
 are reinterpreted as numbers, so opening an archive can execute nothing, and every tool that
 reads zip and JSON can inspect it. The manifest names the format and its version and holds the
 sha256 and size of every member, so a damaged, truncated, foreign or partial archive is refused
@@ -16,7 +17,8 @@ in one line before anything is written. A member set is written in a fixed order
 dates: the same store gives the same bytes, so committing a re-export adds nothing.
 
 Compactness, losslessly (tables and resumed runs are bit-identical to the originals):
-- masks stay one bit a weight (:meth:`lottery.masks.Mask.pack`);
+- masks stay one bit a weight (:meth:`lottery.masks.Mask.pack`), each stored once (a reinit
+  control trains with its ticket's mask);
 - a trained weight tensor whose pruned entries are all zero keeps only its surviving values
   (float32) and the sign bits of its zeros (training leaves -0.0 where a mask multiplied);
 - histories are float32 arrays when every value is a float32 (they are measured in float32),

@@ -314,3 +314,25 @@ def test_an_entry_naming_a_place_outside_the_store_is_refused(exported, tmp_path
     hostile = rewrite(tmp_path / "raw.zip", tmp_path / "hostile.zip", resum)
     assert "outside the store" in refused(hostile, tmp_path / "store", capsys)
     assert not (tmp_path / "outside").exists()
+
+
+def test_a_notebook_session_on_a_fresh_store_with_the_archive_trains_nothing(
+        tmp_path, monkeypatch, trained):
+    from lottery.notebook import setup
+
+    def session_run(runs: Path):
+        monkeypatch.setenv("LOTTERY_RUNS", str(runs))
+        session = setup("01_lenet_mnist", "mnist", "smoke", trials=1,
+                        output_dir=str(tmp_path / "figures"))
+        cut = {"levels": 1, "training__iterations": 20, "training__eval_every": 10}
+        imp = session.imp("lenet", controls=("reinit", "random_mask"), **cut)
+        return imp, session.oneshot("lenet", controls=("reinit",), oneshot_rounds=(2,), **cut)
+
+    first = session_run(tmp_path / "cluster")
+    assert trained
+    assert cli("export", "--runs", tmp_path / "cluster", "-o", tmp_path / "nb.zip") == 0
+    assert cli("import", tmp_path / "nb.zip", "--runs", tmp_path / "laptop") == 0
+    trained.clear()
+    again = session_run(tmp_path / "laptop")
+    assert trained == []
+    assert all(same_results(a, b) for a, b in zip(first, again, strict=True))
