@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from lottery.core.executors import Executor, GroupTask, Keep, LocalExecutor
 from lottery.core.hparams import ExperimentHparams, fingerprint, to_dict
 from lottery.core.results import ExperimentResult, experiment_tables
-from lottery.core.store import RunStore
+from lottery.core.store import OMITTED, RunStore
 from lottery.core.training import DEFAULT_SPEED, Member, SpeedOptions, default_device
 from lottery.engine import pruning
 from lottery.engine.data import DataBundle, load, with_augmentation
@@ -68,6 +68,30 @@ class Network:
     keep_final: bool = True
 
 
+class Restorable(dict):
+    """A stored payload whose weights an imported archive left out (:mod:`lottery.archive`):
+    the tables read it as it is; reading a weight it lacks trains the network again from its
+    seeds, once, and stores it whole."""
+
+    def __init__(self, payload: dict, restore: Callable[[dict], dict]):
+        super().__init__(payload)
+        self._restore = restore
+
+    def __missing__(self, key):
+        if key not in (self.get(OMITTED) or {}):
+            raise KeyError(key)
+        whole = self._restore(dict(self))
+        self.clear()
+        self.update(whole)
+        return self[key]
+
+
+def omitted(payload: dict | None) -> dict:
+    """The weights an imported archive left out of ``payload``: {"final": bool, "snapshots":
+    [iterations]}."""
+    return (payload or {}).get(OMITTED) or {}
+
+
 class Runner:
     """The stages of one experiment against a run store; every stage is idempotent."""
 
@@ -77,7 +101,7 @@ class Runner:
                  speed: SpeedOptions = DEFAULT_SPEED, progress: bool = True,
                  executor: Executor | None = None):
         self.hp, self.speed, self.progress = hp, speed, progress
-        self.executor = executor or LocalExecutor()  # where groups train; see lottery.core.executors
+        self.executor = executor or LocalExecutor()  # where groups train (core.executors)
         self.store = store or RunStore()
         self.device = torch.device(device) if device is not None else default_device()
         d = hp.data
@@ -156,12 +180,16 @@ class Runner:
         wanted = list(networks)
         for i, net in enumerate(wanted):
             payload = self.store.load(*net.path, net.key)
-            have = set(payload.get("snapshots", {})) if payload else set()
+            if omitted(payload):
+                payload = Restorable(payload, lambda stored, net=net: self.restore(net, stored))
+            have = set(payload.get("snapshots", {})) | set(omitted(payload).get(
+                "snapshots", ())) if payload else set()
             if payload is not None and not set(net.snapshots) <= have:
                 # a rewind point this run did not keep: retrain it once, keeping the union
                 wanted[i], payload = replace(net, snapshots=tuple(sorted(have | set(
                     net.snapshots)))), None
-            elif payload is not None and net.keep_final and "final" not in payload:
+            elif payload is not None and net.keep_final and "final" not in payload and \
+                    not omitted(payload).get("final"):
                 payload = None
             payloads.append(payload)
         for start in sorted({n.start for n, p in zip(wanted, payloads, strict=True) if p is None}):
@@ -171,6 +199,15 @@ class Runner:
                                   strict=True):
                 payloads[i] = payload
         return payloads
+
+    def restore(self, net: Network, stored: dict) -> dict:
+        """``net`` trained again, whole, for the weights its imported entry lacks (its tables
+        are the same up to the rounding of the batch it trained in)."""
+        gone = omitted(stored)
+        snapshots = {*net.snapshots, *stored.get("snapshots", {}), *gone.get("snapshots", ())}
+        whole = replace(net, snapshots=tuple(sorted(snapshots)),
+                        keep_final=net.keep_final or bool(gone.get("final")))
+        return self._train_group([whole], f"{net.path[1]}: weights not in the archive")[0]
 
     def _train_group(self, networks: list[Network], desc: str) -> list[dict]:
         """Train ``networks`` through the executor; this process alone stores each result, as

@@ -29,6 +29,9 @@ from lottery.core import provenance as prov
 from lottery.core.hparams import fingerprint
 
 STORE_VERSION = 2
+# a payload imported without some of its weights (lottery.archive) names them under this key:
+# {"final": True, "snapshots": [iterations]}; the runner retrains the network if they are read
+OMITTED = "omitted"
 RUNS_ENV = "LOTTERY_RUNS"
 _TMP = re.compile(r"^\..+\.(\d+)\.\d+\.tmp$")
 _writes = itertools.count()
@@ -97,6 +100,11 @@ def _no_space(error: BaseException) -> bool:
 def atomic_save(payload, path: Path) -> None:
     """``torch.save`` to a temporary file, then rename: a crash never leaves half a file."""
     _write_atomically(Path(path), lambda tmp: torch.save(payload, tmp))
+
+
+def atomic_write(path: Path, write) -> None:
+    """``write(tmp)`` a file of any kind, then rename it onto ``path`` (see :func:`atomic_save`)."""
+    _write_atomically(Path(path), write)
 
 
 def atomic_write_text(text: str, path: Path) -> None:

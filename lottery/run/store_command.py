@@ -9,6 +9,10 @@ folders (``lenet-mnist/0123abcd...``), all recipes of a model and dataset (``len
 shell-style patterns of them (``'*synthetic*'``: what the smoke profile trained) or top-level
 items (``figures-smoke``). It is a dry run unless ``--yes`` is given, and a name that matches
 nothing is an error, so nothing finished is deleted by a typo.
+
+``store export [NAME...] --output FILE [--weights resume|none|all]`` packs the networks of the
+named settings (the same names as ``remove``; none: everything) into a portable archive, and
+``store import FILE`` adds an archive's networks to the store (:mod:`lottery.archive`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lottery.core import archive
 from lottery.core.store import RUNS_ENV, runs_root
 
 
@@ -157,25 +162,49 @@ def remove(root: Path, names: list[str], yes: bool) -> str:
     return "\n".join([f"removed {len(items)} item(s), {networks} networks, {size}:", *lines])
 
 
+def export(root: Path, names: list[str], output: str | None, weights: str) -> str:
+    """The archive of the recipe folders ``names`` selects (all when none)."""
+    if not output:
+        raise ValueError("export needs --output FILE (e.g. results/lenet-paper.zip)")
+    items = select(root, names) if names else inventory(root)[0]
+    folders = [i.path for i in items if i.networks or i.unfinished]
+    if not folders:
+        raise ValueError(f"{' '.join(names) or root} holds no trained networks")
+    return archive.export(root, folders, Path(output), weights)
+
+
 def main(argv: list[str] | None = None, prog: str = "python -m lottery store") -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", nargs="?", default="list", choices=("list", "remove"))
+    parser.add_argument("action", nargs="?", default="list",
+                        choices=("list", "remove", "export", "import"))
     parser.add_argument("names", nargs="*", metavar="NAME",
-                        help="remove: recipe folders, model-data prefixes, patterns or items")
+                        help="remove, export: recipe folders, model-data prefixes, patterns or "
+                             "items; import: the archive file")
     parser.add_argument("--runs", metavar="DIR",
                         help=f"run store root (default: ${RUNS_ENV} or runs/)")
     parser.add_argument("--yes", action="store_true", help="remove: really delete")
+    parser.add_argument("--output", "-o", metavar="FILE", help="export: the archive to write")
+    parser.add_argument("--weights", choices=archive.WEIGHTS, default="resume",
+                        help="export: trained weights to keep: resume (what a later stage "
+                             "needs: the default), none (tables and figures only), all")
     args = parser.parse_args(argv)
     root = runs_root(args.runs)
     if args.action == "list":
         print(listing(root))
         return 0
-    if not args.names:
+    if args.action == "import" and len(args.names) != 1:
+        parser.error("import needs exactly one archive FILE")
+    if args.action == "remove" and not args.names:
         parser.error("remove needs at least one NAME (see the list: python -m lottery store)")
     try:
-        print(remove(root, args.names, args.yes))
-    except ValueError as error:
+        if args.action == "export":
+            print(export(root, args.names, args.output, args.weights))
+        elif args.action == "import":
+            print(archive.import_(Path(args.names[0]), root))
+        else:
+            print(remove(root, args.names, args.yes))
+    except ValueError as error:  # archive.ArchiveError included
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
