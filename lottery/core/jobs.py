@@ -272,12 +272,14 @@ def positive(text: str) -> int:
 
 def run_job(args: argparse.Namespace, work: Callable[[Runner], int],
             hparams: Callable[[argparse.Namespace], ExperimentHparams] = experiment_hparams,
-            make: Callable[..., Runner] = Runner) -> int:
-    """Check everything, print what will run, then ``work(runner)``; finished networks stay in
-    the store whatever happens after the checks."""
+            make: Callable[..., Runner] = Runner,
+            check: Callable[[Runner], None] = lambda runner: None) -> int:
+    """Check everything (``check(runner)``: the command's own checks), print what will run,
+    then ``work(runner)``; finished networks stay in the store whatever happens after."""
     try:
         hp = hparams(args)
         runner = make_runner(args, hp, make)
+        check(runner)
     except (ValueError, DataUnavailable, OSError, ExecutorError) as e:  # HparamError,
         return error(e)                                                  # UsageError: ValueErrors
     where = f"device {runner.device}" if runner.executor.name == "local" else \

@@ -14,8 +14,9 @@ from lottery.studies.deconstruct.entry import STUDY as DECONSTRUCT
 from lottery.studies.lth.entry import STUDY as LTH
 from lottery.studies.stability.entry import STUDY as STABILITY
 from lottery.studies.transfer.entry import STUDY as TRANSFER
+from lottery.studies.transplant.entry import STUDY as TRANSPLANT
 
-STUDIES: tuple[Study, ...] = (LTH, DECONSTRUCT, STABILITY, TRANSFER, CHEAP)
+STUDIES: tuple[Study, ...] = (LTH, DECONSTRUCT, STABILITY, TRANSFER, CHEAP, TRANSPLANT)
 
 
 def _merged(field: str) -> dict:
