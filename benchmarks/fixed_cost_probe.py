@@ -2,7 +2,7 @@
 
 Usage: ``python benchmarks/fixed_cost_probe.py CLI-ARGS...`` from a checkout's root, so that
 ``lottery`` is that checkout's. Phases are timed by wrapping the functions that do them, so the
-probe works unchanged on older checkouts: imports (``lottery.cli``), data (``cli.load``),
+probe works unchanged on older checkouts: imports (the CLI), data (the job's ``load``),
 optimizer (every Adam update: loading the C kernel, or on older checkouts the compile or its
 emulation), evaluation (``training.record`` and ``training._finish``), training
 (the runner's ``train`` minus its optimizer and evaluation time) and other (the rest of
@@ -25,11 +25,13 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 try:  # the package's floors (engine/core/run); checkouts from before them are flat
     from lottery.core import executors as trainer  # noqa: E402  (where a group is trained)
+    from lottery.core import jobs as loader  # noqa: E402  (where a job loads its data)
     from lottery.core import training  # noqa: E402
     from lottery.engine import optimizers  # noqa: E402
     from lottery.run import cli  # noqa: E402
 except ImportError:
     from lottery import cli, optimizers, training  # noqa: E402
+    from lottery import cli as loader  # noqa: E402
     from lottery import experiments as trainer  # noqa: E402
 
 IMPORTS = time.perf_counter() - START
@@ -50,7 +52,7 @@ def timed(module, name: str, phase: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    timed(cli, "load", "data")
+    timed(loader, "load", "data")
     timed(optimizers, "compiled_adam_update", "optimizer")
     timed(training, "record", "evaluation")
     timed(training, "_finish", "evaluation")
