@@ -38,7 +38,7 @@ from lottery.engine.members import State, member_state
 from lottery.engine.models import build
 from lottery.engine.variants import VARIANTS, ResetContext
 
-__all__ = ["ExperimentResult", "LotteryRunner", "Network", "Runner", "run_imp", "run_oneshot"]
+__all__ = ["ExperimentResult", "Network", "Runner", "run_imp", "run_oneshot"]
 
 
 def init_seed(hp: ExperimentHparams, trial: int) -> int:
@@ -332,9 +332,6 @@ class Runner:
                  if n.labels["variant"] == "ticket"}
         return ExperimentResult(self.hp, results, histories, masks, self.data.description,
                                 self.data.synthetic)
-
-
-LotteryRunner = Runner  # the name earlier sessions used
 
 
 def mask_of(payload: dict, dense: Mask) -> Mask:

@@ -130,11 +130,11 @@ def add_flags(parser: argparse.ArgumentParser, defaults: ExperimentHparams | Non
             help_text += f" (preset: {_shown(_value(defaults, path))})"
         groups[section].add_argument(f"--{path}", dest=PREFIX + path,
                                      type=argument_type(path, kind),
-                                     default=argparse.SUPPRESS, metavar=_metavar(kind),
+                                     default=argparse.SUPPRESS, metavar=metavar(kind),
                                      help=help_text)
 
 
-def _metavar(kind: type) -> str:
+def metavar(kind: type) -> str:
     if typing.get_origin(kind) is tuple:
         return "LIST"
     base = next((a for a in typing.get_args(kind) if a is not type(None)), kind)

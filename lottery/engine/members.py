@@ -132,10 +132,6 @@ def flat_features(x: Tensor) -> Tensor:
     return x.flatten(2) if x.dim() == 5 else x.flatten(1)
 
 
-def member_count(model: nn.Module) -> int:
-    return int(model.members)
-
-
 def member_state(model: nn.Module, k: int) -> State:
     """Member ``k``'s parameters and buffers, detached CPU copies."""
     return {name: t[k].detach().cpu().clone() for name, t in _tensors(model).items()}

@@ -87,7 +87,9 @@ def remove_lowest(score: Tensor, alive: Tensor, count: int) -> Tensor:
     return survivors.view_as(alive)
 
 
-def _to_remove(alive: int, rate: float, rounds: float) -> int:
+def removed_count(alive: int, rate: float, rounds: float) -> int:
+    """How many of ``alive`` weights ``rounds`` rounds of pruning at ``rate`` remove (the kept
+    count rounded to nearest, as the paper's rates are fractions of the survivors)."""
     keep = int(alive * (1.0 - rate) ** rounds + 0.5)
     return alive - keep
 
@@ -97,7 +99,7 @@ def prune_layerwise(layer_scores: Mapping[str, Tensor], mask: Mask, rates: Mappi
     """Remove ``rates[layer]`` of each layer's surviving weights (per round)."""
     new = Mask()
     for name, alive in mask.items():
-        count = _to_remove(int(alive.sum()), rates[name], rounds)
+        count = removed_count(int(alive.sum()), rates[name], rounds)
         new[name] = remove_lowest(layer_scores[name], alive, count)
     return new
 
@@ -108,7 +110,7 @@ def prune_global(layer_scores: Mapping[str, Tensor], mask: Mask, rate: float,
     names = list(mask)
     flat_scores = torch.cat([layer_scores[n].flatten().double() for n in names])
     flat_alive = torch.cat([mask[n].flatten() for n in names])
-    count = _to_remove(int(flat_alive.sum()), rate, rounds)
+    count = removed_count(int(flat_alive.sum()), rate, rounds)
     survivors = remove_lowest(flat_scores, flat_alive, count)
     new, start = Mask(), 0
     for name in names:
@@ -123,7 +125,7 @@ def _levels_possible(size: int, rate: float, limit: int) -> tuple[int, str]:
     losing any to rounding, and which of the two happens then."""
     alive = size
     for level in range(1, limit + 1):
-        removed = _to_remove(alive, rate, 1)
+        removed = removed_count(alive, rate, 1)
         alive -= removed
         if alive < 1 or removed == 0:
             return level - 1, "keeps none" if alive < 1 else "stops shrinking"
@@ -146,7 +148,7 @@ def check_schedule(sizes: Mapping[str, int], rates: Mapping[str, float], levels:
                           f"{possible + 1}; got {levels}")
     for name, size in pruned.items():
         for rounds in oneshot_rounds:
-            if size - _to_remove(size, rates[name], rounds) < 1:
+            if size - removed_count(size, rates[name], rounds) < 1:
                 raise HparamError(f"oneshot_rounds: {name} ({size:,} weights, "
                                   f"{rates[name]:.0%} per round) keeps none after {rounds:g} "
                                   f"rounds; got {oneshot_rounds}")

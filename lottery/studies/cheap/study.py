@@ -59,7 +59,7 @@ def level_densities(hp: ExperimentHparams, sizes: Mapping[str, int],
              else {"all": p.global_rate})
     out = [1.0]
     for _ in range(levels):
-        alive = {n: a - pruning._to_remove(a, rates[n], 1) for n, a in alive.items()}
+        alive = {n: a - pruning.removed_count(a, rates[n], 1) for n, a in alive.items()}
         out.append(sum(alive.values()) / total)
     return out
 

@@ -55,11 +55,6 @@ def remaining(frame: pd.DataFrame) -> pd.Series:
     return rows.groupby("level").percent_remaining.mean()
 
 
-def gap_to_random(frame: pd.DataFrame) -> pd.Series:
-    """Per level: transferred ticket minus random ticket (pp)."""
-    return (per_level(frame) - per_level(frame, "random_mask")).dropna()
-
-
 def gap_to_found(transferred: pd.DataFrame, found: pd.DataFrame) -> pd.Series:
     """Per level of the transfer: transferred ticket minus the target-found ticket (pp)."""
     return (per_level(transferred) - per_level(found)).dropna()

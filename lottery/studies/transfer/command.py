@@ -54,7 +54,7 @@ def _add(sub, shared: argparse.ArgumentParser, defaults) -> None:
         if path.startswith(("data.", "training.")):
             t.add_argument(f"--target.{path}", dest=TARGET + path,
                            type=flags.argument_type(f"target.{path}", kind),
-                           default=argparse.SUPPRESS, metavar=flags._metavar(kind),
+                           default=argparse.SUPPRESS, metavar=flags.metavar(kind),
                            help=flags.HELP.get(path, ""))
 
 
