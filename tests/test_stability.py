@@ -295,4 +295,21 @@ def test_stability_subcommand(tmp_path, capsys):
     assert set(table.variant) == {"dense", "ticket", "reinit", "random_mask"}
     assert main(["stability", "--preset", "lenet", "--profile", "smoke", "--points", "1",
                  "--runs", str(tmp_path / "runs")]) == 1
-    assert "line points" in capsys.readouterr().err
+    assert "parameter line_points must be an integer >= 3" in capsys.readouterr().err
+
+
+def test_the_notebook_and_the_command_reject_a_bad_value_with_the_same_line(capsys):
+    """One parameters dataclass: notebook 05's check, reproduce's check (the registry) and
+    the stability command name the field the same way."""
+    from lottery.run.registry import CHECKS
+    from lottery.studies.stability.params import StabilityParams
+
+    with pytest.raises(HparamError) as notebook:
+        CHECKS["05_stability_and_overlap"]({"preset": "lenet", "rewind_ks": [0, -100]})
+    code = main(["stability", "--preset", "lenet", "--profile", "smoke", "--ks", "0,-100"])
+    assert code == 1
+    assert capsys.readouterr().err.strip() == f"error: {notebook.value}"
+    assert "rewind_ks" in str(notebook.value)
+    assert StabilityParams.from_mapping({"rewind_ks": [0, 500]}).rewind_ks == (0, 500)
+    with pytest.raises(HparamError, match="focus_level must be an integer; got 2.5"):
+        StabilityParams(focus_level=2.5)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-from lottery.core import flags
 from lottery.core.jobs import Command, error, experiment_hparams, make_runner
+from lottery.core.params import add_flags
 from lottery.core.presets import PRESETS
 from lottery.engine.data import DataUnavailable
 from lottery.studies.stability.overlap import mask_overlap
-from lottery.studies.stability.study import StabilityStudy, describe, make_plan, summary
+from lottery.studies.stability.params import StabilityParams
+from lottery.studies.stability.study import StabilityStudy, describe, plan_of, summary
 
 
 def _add(sub, shared: argparse.ArgumentParser, defaults) -> None:
@@ -20,29 +21,15 @@ def _add(sub, shared: argparse.ArgumentParser, defaults) -> None:
                        description="Train two IMP runs differing only in data order, one per "
                                    "rewind point, and two copies of each ticket and control; "
                                    "print distances, instability and mask overlap.")
-    integers = flags.parser_for(tuple[int, ...])
-    g = p.add_argument_group("stability study")
-    g.add_argument("--at", type=integers, default=(3, 7, 10, 15), metavar="LIST",
-                   help="IMP levels measured at k = 0 (default: 3,7,10,15 = LeNet 51, 21, "
-                        "10.7, 3.6%%); cut to --levels")
-    g.add_argument("--focus", type=int, default=10, metavar="N",
-                   help="the level of the paper's table and of the rewind sweep (default: 10)")
-    g.add_argument("--connectivity-level", type=int, default=12, metavar="N",
-                   help="level whose first-layer connectivity the notebook draws (default: 12)")
-    g.add_argument("--ks", type=integers, default=(0, 100, 500, 2000), metavar="LIST",
-                   help="rewind points in paper iterations, scaled like the training "
-                        "(default: 0,100,500,2000)")
-    g.add_argument("--points", type=int, default=11, metavar="N",
-                   help="networks along each line between two copies (default: 11)")
+    add_flags(p, StabilityParams, "stability study")
 
 
 def run(args: argparse.Namespace) -> int:
     """The ``stability`` subcommand: the study's tables, then the overlap sentence."""
     try:
         hp = experiment_hparams(args)
-        plan = make_plan(hp, PRESETS[args.preset].training.iterations, levels=args.at,
-                         focus=args.focus, connectivity=args.connectivity_level,
-                         rewind_ks=args.ks, points=args.points)
+        plan = plan_of(hp, PRESETS[args.preset].training.iterations,
+                       StabilityParams.from_args(args))
         runner = make_runner(args, hp)
     except (ValueError, DataUnavailable, OSError) as e:
         return error(e)

@@ -27,8 +27,8 @@ stability measurements. Its three stages -- :meth:`~StabilityStudy.stability`,
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,7 @@ from lottery.core.training import DEFAULT_SPEED, Member, SpeedOptions, evaluatio
 from lottery.engine import analysis
 from lottery.engine.data import DataBundle
 from lottery.engine.masks import Mask
+from lottery.studies.stability.params import StabilityParams
 
 # the controls of the paper's stability table (the variants registry holds more)
 CONTROLS = ("reinit", "random_mask")
@@ -137,21 +138,24 @@ def information_points(training: TrainingHparams, count: int = 10) -> tuple[int,
     return tuple(sorted({0, *(candidates[i] for i in picks)}))
 
 
-def validate_study(*, preset: str, focus_level, connectivity_level, line_points,
-                   quick_iterations, info_inputs, info_bins) -> None:
-    """Raise :class:`HparamError` (one line) for a bad notebook-05 parameter, before any work."""
+def validate_study(*, preset: str, quick_iterations: int = 2500, **params) -> StabilityParams:
+    """Notebook 05's parameters checked (one-line :class:`HparamError`), before any work: the
+    preset and the quick cut here, the study's own by :class:`StabilityParams`."""
     if preset not in PRESETS:
         raise HparamError(f"parameter preset must be one of {', '.join(PRESETS)}; got {preset!r}")
-    checks = {"focus_level": (focus_level, 1), "connectivity_level": (connectivity_level, 1),
-              "line_points": (line_points, 3), "quick_iterations": (quick_iterations, 1),
-              "info_inputs": (info_inputs, 2)}
-    for name, (value, low) in checks.items():
-        if not _at_least(value, low):
-            raise HparamError(f"parameter {name} must be an integer >= {low}; got {value!r}")
-    if not (isinstance(info_bins, Sequence) and info_bins and all(_at_least(b, 2)
-                                                                   for b in info_bins)):
-        raise HparamError(f"parameter info_bins must be a non-empty list of integers >= 2; "
-                          f"got {info_bins!r}")
+    if not _at_least(quick_iterations, 1):
+        raise HparamError(f"parameter quick_iterations must be an integer >= 1; got "
+                          f"{quick_iterations!r}")
+    return StabilityParams(**params)
+
+
+def check_notebook(parameters: Mapping) -> None:
+    """:func:`validate_study` on a notebook's parameter values (what ``reproduce`` checks
+    before a kernel starts)."""
+    names = {f.name for f in fields(StabilityParams)}
+    validate_study(preset=parameters.get("preset", "lenet"),
+                   quick_iterations=parameters.get("quick_iterations", 2500),
+                   **{k: v for k, v in parameters.items() if k in names})
 
 
 def _at_least(value, low: int) -> bool:
@@ -176,6 +180,14 @@ def make_plan(hp: ExperimentHparams, paper_iterations: int, *, levels: Sequence[
                      clip[connectivity], scaled_ks(rewind_ks, t.iterations, paper_iterations),
                      points, information_points(t),
                      info_inputs, tuple(info_bins))
+
+
+def plan_of(hp: ExperimentHparams, paper_iterations: int, params) -> StudyPlan:
+    """:func:`make_plan` from the study's parameters (:class:`StabilityParams`)."""
+    return make_plan(hp, paper_iterations, levels=params.stability_levels,
+                     focus=params.focus_level, connectivity=params.connectivity_level,
+                     rewind_ks=params.rewind_ks, points=params.line_points,
+                     info_inputs=params.info_inputs, info_bins=params.info_bins)
 
 
 # ------------------------------------------------------------------------------ IMP runs
