@@ -10,6 +10,7 @@ parameters before any kernel starts -- so no other file restates what a study ru
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -39,3 +40,15 @@ class Study:
     plans: Mapping[str, PlanOf] = field(default_factory=dict)
     checks: Mapping[str, Callable[[Mapping], None]] = field(default_factory=dict)
     claims: Mapping[str, Callable[[], list]] = field(default_factory=dict)
+
+
+def keyword_check(*checks: Callable[..., None]) -> Callable[[Mapping], None]:
+    """A notebook check from keyword-only check functions: each gets the parameters it names
+    (a check whose parameters are not all given, e.g. a default that is an expression, is left
+    to the notebook itself)."""
+    def check(values: Mapping) -> None:
+        for one in checks:
+            names = inspect.signature(one).parameters
+            if all(name in values for name in names):
+                one(**{name: values[name] for name in names})
+    return check
