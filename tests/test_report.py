@@ -46,10 +46,12 @@ def _table(dense_acc, curves, levels, method="imp", percent=None) -> pd.DataFram
 def _lenet_good() -> dict[str, pd.DataFrame]:
     d = 0.98
 
-    def gain(level):  # +0.8 pp at 13.5% (level 9), back to 0 at 3.6% (15), below after
+    def gain(level):  # +0.8 pp at 13.5% (level 9), +1.2 at 7% (12), 0 at 3.6% (15), below after
         if level <= 9:
             return 0.008 * level / 9
-        return 0.008 * (15 - level) / 6 if level <= 15 else -0.003 * (level - 15)
+        if level <= 12:
+            return 0.012
+        return 0.012 * (15 - level) / 3 if level <= 15 else -0.003 * (level - 15)
 
     def ticket_es(level):  # 38% earlier at 21.1% (level 7), back to dense's at 3.6% (15)
         if level <= 7:
@@ -66,7 +68,7 @@ def _lenet_good() -> dict[str, pd.DataFrame]:
     }, range(1, 19))
     oneshot = _table(d, {
         # earlier than dense for 67.5 >= Pm >= 17.6 (rounds 3, 5, 7); more accurate everywhere
-        "ticket": lambda r: (d + (0.0005 if r == 12 else 0.002), 8_000 if 3 <= r <= 7 else 11_000),
+        "ticket": lambda r: (d + 0.006, 8_000 if 3 <= r <= 7 else 11_000),
         "reinit": lambda r: (d - 0.003, 12_000),
     }, [1, 3, 5, 7, 9, 12], method="oneshot")
     return {"lenet": imp, "lenet_oneshot": oneshot}
