@@ -1,6 +1,6 @@
 """The paper-vs-ours verdicts on constructed runs with known answers: every claim's direction
-and number verdicts come out holds / consistent, contradicted / differs and n/a where they must, each measured where the paper
-measures it (its Pm, its iteration)."""
+and number verdicts come out holds / consistent, contradicted / differs and n/a where they
+must, each measured where the paper measures it (its Pm, its iteration)."""
 
 from __future__ import annotations
 
