@@ -39,6 +39,7 @@ from lottery.data import DataBundle
 from lottery.experiments import Network, Runner, data_seed, mask_of
 from lottery.hparams import ExperimentHparams, HparamError, TrainingHparams
 from lottery.masks import Mask
+from lottery.paper_values import STABILITY_LENET
 from lottery.progress import ProgressRunner
 from lottery.store import RunStore
 from lottery.training import DEFAULT_SPEED, Member, SpeedOptions, evaluation_iterations
@@ -440,9 +441,7 @@ VARIANT_ORDER = ("dense", "ticket", *CONTROLS)
 
 # Frankle et al. 2019, LeNet-300-100 at 10.7% remaining (PAPERS.md marks these as read
 # approximately from the paper's stability table; its control column is "random reinit").
-PAPER_LENET = {"data_order_distance": {"ticket": 20.7, "reinit": 58.6},
-               "pruning_distance": {"ticket": 48.1, "reinit": 75.7},
-               "early_stop_test_acc": {"ticket": 98.3, "reinit": 97.5}}
+PAPER_LENET = STABILITY_LENET  # the paper's LeNet table: lottery.paper_values
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
