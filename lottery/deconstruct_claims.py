@@ -36,6 +36,9 @@ def _floor(percent: float) -> float:
     return 200 * math.sqrt(2 * p * (1 - p) / TEST)
 
 
+RESOLUTION = _floor(97.0)  # LeNet's sparse tickets test at ~97-98%: ~0.48 pp per difference
+
+
 def sparse_trials(frame: pd.DataFrame, variant: str = "ticket", metric: str = ACC,
                   below: float = SPARSE) -> pd.Series:
     """Per trial, the mean of ``metric`` (accuracies in percent) over ``variant``'s pruned
@@ -129,6 +132,18 @@ def signed_constant_share(runs):
                         f"{_levels(frame, SPARSE)}")
 
 
+def chosen_on_validation(table: pd.DataFrame) -> pd.DataFrame:
+    """Per criterion and start of an untrained-supermask table: the density each trial's
+    validation accuracy chooses (mean % remaining) and the test accuracy there (%, mean over
+    trials) -- the table the claims read (the test set chooses nothing)."""
+    per = table.groupby(["criterion", "start", "trial", "rounds"])[
+        ["val_acc", "test_acc", "percent_remaining"]].mean().reset_index()
+    chosen = per.loc[per.groupby(["criterion", "start", "trial"]).val_acc.idxmax()]
+    out = chosen.groupby(["criterion", "start"]).agg(
+        chosen_percent_remaining=("percent_remaining", "mean"), test_acc=("test_acc", "mean"))
+    return out.assign(test_acc=out.test_acc * 100).round(2)
+
+
 def learned(runs):
     """Per trial, the learned supermask's test accuracy at early stop (%)."""
     frame = runs["learned_supermask"]
@@ -152,7 +167,7 @@ def claims() -> list:
 
     criteria = tuple(f"criterion:{c}" for c in (*BEST, "random", *SMALL))
     zero, frozen = "mask0:zero", "mask0:freeze_init"
-    gap = _floor(97.0)  # LeNet's sparse tickets test at ~97-98%: ~0.48 pp per difference
+    gap = RESOLUTION
     below = f"(pp, < {SPARSE:g}% remaining)"
     return [
         Claim(f"criteria: best of large_final / magnitude_increase minus best other {below}",

@@ -547,6 +547,15 @@ def test_untrained_supermask_density_is_chosen_on_validation_and_reported_on_tes
     assert "chosen on validation: Pm 41.0%" in v.where
 
 
+def test_the_notebooks_supermask_table_chooses_on_validation_too():
+    from lottery.deconstruct_claims import chosen_on_validation
+
+    table = chosen_on_validation(_untrained({("large_final_same_sign", "init"): .85}))
+    row = table.loc[("large_final_same_sign", "init")]
+    assert row.test_acc == pytest.approx(85.0) and row.chosen_percent_remaining == \
+        pytest.approx(100 * 0.8 ** 4, abs=0.01)
+
+
 def test_signed_constant_nearly_matches_only_when_nearer_the_ticket_than_reinit():
     from lottery import report
 
