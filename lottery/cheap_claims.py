@@ -35,7 +35,12 @@ SAVED = 50.0         # "far lower cost": more than half of one-shot's training s
 # judged by the whole interval -- wider than the test set's resolution of a difference
 # (~0.4-0.6 pp), which no number of trials could narrow past
 MARGIN = 1.0
-YOU, FRANKLE = "You et al. 2020 [T]", "Frankle et al. 2021 [T]"
+# You et al. 2020, abstract [T, confirmed]: winning tickets "can be identified at the very
+# early training stage"; Frankle et al. 2021, abstract [T, confirmed]: the at-init methods
+# "surpass the trivial baseline of random pruning" but "remain below the accuracy of magnitude
+# pruning after training", and "accuracy is the same or higher when randomly shuffling which
+# weights these methods prune within each layer"
+YOU, FRANKLE = "You et al. 2020, abstract [T]", "Frankle et al. 2021, abstract [T]"
 Frames = Mapping[str, pd.DataFrame]
 
 

@@ -127,10 +127,12 @@ STABILITY_LENET = {"data_order_distance": {"ticket": 20.7, "reinit": 58.6},
 STABILITY_SOURCE = "Frankle et al. 2019, LeNet stability table [~ as PAPERS.md gives it]"
 # Frankle et al. 2020 (linear mode connectivity): "stable" when the error barrier < 2 pp [T]
 STABLE_BARRIER_PP = 2.0
-# Zhou et al. 2019, abstract and Sec. 5 [T]: an untrained network under a supermask performs
-# "far better than chance (86% on MNIST, 41% on CIFAR-10)" (signed constant);  > 80% with the
-# original init and ~95% for a learned supermask are as PAPERS.md gives them [T there].
+# Zhou et al. 2019, abstract [T, confirmed]: supermasks applied to an untrained network give
+# "performance far better than chance (86% on MNIST, 41% on CIFAR-10)"; > 80% with the original
+# init and ~95% for a learned supermask are as PAPERS.md gives them ([T] there, not confirmed
+# against the paper's text here).
 SUPERMASK_MNIST = {"init": 80.0, "signed_constant": 86.0, "learned": 95.0}
-# Grosse & Backes 2020 [T]: masks of different runs overlap no more than chance (Jaccard /
-# chance = 1), "even if the initial weights are fixed"
+# Grosse & Backes 2020, abstract [T, confirmed]: several winning tickets "even if the initial
+# weights are fixed", with "no overlap or correlation significantly larger than expected by
+# chance" (Jaccard / chance = 1)
 CHANCE_OVERLAP = 1.0
