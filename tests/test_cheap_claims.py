@@ -11,6 +11,7 @@ import pandas as pd
 from pytest import approx
 
 from lottery import cheap_claims as cc
+from lottery.cheap import StopRule
 from lottery.report import paper_vs_ours, verdicts
 
 NB = "07_cheap_tickets"
@@ -84,17 +85,12 @@ def test_reversed_results_fail_each_direction():
 def test_the_stop_rule_can_fire_late_or_never_so_its_saving_can_fail():
     """The old checkpoints stopped at half the training: every stop saved 50-88% and "> 50"
     could not fail. Now they span it: a late stop saves little, and the claim fails."""
-    points = cc_stop_rule().checkpoints(5000)
+    points = StopRule().checkpoints(5000)
     assert points[0] == 100 and points[-1] == 4900  # every 2%, up to the end
     late = _judged(_frame(saved=100 * (1 - 4900 / 5000)))
     saved = next(v for v in late if v.claim.claim.startswith("early-bird stop rule"))
     assert saved.mean == approx(2.0) and saved.direction.startswith("contradicted")
 
-
-def cc_stop_rule():
-    from lottery.cheap import StopRule
-
-    return StopRule()
 
 
 def test_claims_without_their_runs_are_na():
