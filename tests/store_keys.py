@@ -17,11 +17,10 @@ try:  # the package's floors
     from lottery.run import estimate, plans
     from lottery.run.session import rewind_points
 except ImportError:  # the flat package, before them
-    from lottery.notebook import experiment_hparams, rewind_points
-    from lottery.presets import PROFILES
-    from lottery.store import RunStore
-
-    from lottery import estimate, plans
+    from lottery.core.presets import PROFILES
+    from lottery.core.store import RunStore
+    from lottery.run import estimate, plans
+    from lottery.run.session import experiment_hparams, rewind_points
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

@@ -54,13 +54,16 @@ def test_make_command_repeats_the_parameters():
 def test_summary_puts_estimate_beside_actual():
     done = reproduce.Outcome(CONV, {}, {}, estimate=3600.0, status="ok", seconds=4000.0,
                              record={"data": "CIFAR-10", "figures": ["a", "b"],
-                                     "verdicts": {"direction": {"pass": 3, "n/a": 5},
-                                                  "number": {"pass": 3, "fail": 1,
+                                     "verdicts": {"direction": {"holds": 3, "n/a": 5,
+                                                                "inconclusive": 2},
+                                                  "number": {"consistent": 3, "differs": 1,
+                                                             "holds": 1, "contradicted": 1,
                                                              "n/a": 4}}})
     row = reproduce.summary([done], "quick").splitlines()[-1].split()
     assert row[:3] == ["02_conv_cifar10", "quick", "CIFAR-10"]
     assert "1 h 00 min" in " ".join(row) and "1 h 07 min" in " ".join(row)
-    assert row[-5:] == ["3-0-5", "/", "3-1-4", "2", "ok"]
+    # holds-contradicted-inconclusive (directions and the paper's bounds) / consistent-differs
+    assert row[-5:] == ["4-1-2", "/", "3-1", "2", "ok"]
 
 
 def tiny_notebook(folder: Path, name: str) -> Path:

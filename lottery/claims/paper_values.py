@@ -112,3 +112,27 @@ BANDS: dict[tuple[str, str], tuple[float, float, str]] = {
 def points_for(preset: str, metric: str, variant: str = "ticket") -> list[PaperPoint]:
     return [p for p in POINTS if p.preset == preset and p.metric == metric
             and p.variant == variant]
+
+
+# --- the numbers the paper-vs-ours claims read (one home; the claims modules import these) ---
+
+# Frankle, Dziugaite, Roy & Carbin 2019 ("Stabilizing the LTH"), LeNet-300-100 at 10.7% of
+# weights remaining: stability to data order and to pruning (L2 distances) and test accuracy,
+# ticket vs random reinit. [~] read from the paper's stability table as PAPERS.md gives it
+# (marked "confirm against the paper" there: not confirmed against the paper text here).
+STABILITY_PERCENT = 10.7
+STABILITY_LENET = {"data_order_distance": {"ticket": 20.7, "reinit": 58.6},
+                   "pruning_distance": {"ticket": 48.1, "reinit": 75.7},
+                   "early_stop_test_acc": {"ticket": 98.3, "reinit": 97.5}}
+STABILITY_SOURCE = "Frankle et al. 2019, LeNet stability table [~ as PAPERS.md gives it]"
+# Frankle et al. 2020 (linear mode connectivity): "stable" when the error barrier < 2 pp [T]
+STABLE_BARRIER_PP = 2.0
+# Zhou et al. 2019, abstract [T, confirmed]: supermasks applied to an untrained network give
+# "performance far better than chance (86% on MNIST, 41% on CIFAR-10)"; > 80% with the original
+# init and ~95% for a learned supermask are as PAPERS.md gives them ([T] there, not confirmed
+# against the paper's text here).
+SUPERMASK_MNIST = {"init": 80.0, "signed_constant": 86.0, "learned": 95.0}
+# Grosse & Backes 2020, abstract [T, confirmed]: several winning tickets "even if the initial
+# weights are fixed", with "no overlap or correlation significantly larger than expected by
+# chance" (Jaccard / chance = 1)
+CHANCE_OVERLAP = 1.0

@@ -69,7 +69,7 @@ class Network:
 
 
 class Restorable(dict):
-    """A stored payload whose weights an imported archive left out (:mod:`lottery.archive`):
+    """A stored payload whose weights an imported archive left out (:mod:`lottery.core.archive`):
     the tables read it as it is; reading a weight it lacks trains the network again from its
     seeds, once, and stores it whole."""
 

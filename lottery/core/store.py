@@ -29,7 +29,7 @@ from lottery.core import provenance as prov
 from lottery.core.hparams import fingerprint
 
 STORE_VERSION = 2
-# a payload imported without some of its weights (lottery.archive) names them under this key:
+# a payload imported without some of its weights (lottery.core.archive) names them under this key:
 # {"final": True, "snapshots": [iterations]}; the runner retrains the network if they are read
 OMITTED = "omitted"
 RUNS_ENV = "LOTTERY_RUNS"

@@ -236,20 +236,30 @@ def execute(o: Outcome, output_dir: Path, args) -> None:
               f"so its estimate missed them: {', '.join(e.label for e in extra)}")
 
 
+def verdict_counts(verdicts: dict | None) -> str:
+    """"holds-contradicted-inconclusive / consistent-differs" of a notebook's table: the
+    direction verdicts with the paper's bounds (judged like directions), then the paper's
+    numbers; "-" when the notebook recorded none."""
+    if not verdicts:
+        return "-"
+    direction, number = verdicts.get("direction", {}), verdicts.get("number", {})
+    judged = "-".join(str(direction.get(w, 0) + number.get(w, 0))
+                      for w in ("holds", "contradicted", "inconclusive"))
+    return f"{judged} / {number.get('consistent', 0)}-{number.get('differs', 0)}"
+
+
 def summary(outcomes: list[Outcome], profile: str) -> str:
     """The table printed at the end: estimate against actual, verdicts, figures."""
     head = (f"{'notebook':<26} {'profile':<7} {'data':<34} {'estimate':>10} {'actual':>10} "
-            f"{'direction / number pass-fail-n/a':>32} {'figures':>7}  status")
+            f"{'holds-contra-inconcl / consistent-differs':>41} {'figures':>7}  status")
     lines = [head, "-" * len(head)]
     for o in outcomes:
-        verdicts = o.record.get("verdicts")
-        claims = " / ".join("-".join(str(verdicts[kind].get(v, 0)) for v in ("pass", "fail", "n/a"))
-                            for kind in ("direction", "number")) if verdicts else "-"
+        claims = verdict_counts(o.record.get("verdicts"))
         figures = str(len(o.record.get("figures", []))) if o.record else "-"
         lines.append(f"{o.name:<26} {profile:<7} {o.record.get('data', '-'):<34} "
                      f"{duration(o.estimate) if o.estimate is not None else '-':>10} "
                      f"{duration(o.seconds) if o.seconds is not None else '-':>10} "
-                     f"{claims:>32} {figures:>7}  {o.status}")
+                     f"{claims:>41} {figures:>7}  {o.status}")
     return "\n".join(lines)
 
 

@@ -404,7 +404,8 @@ class Session:
 
 
 def _tally(verdicts: pd.Series) -> dict[str, int]:
-    """Counts of pass / fail / n/a in a verdict column (labels after the first word dropped)."""
+    """Counts of each outcome (holds / contradicted / inconclusive / consistent / differs /
+    n/a) in a verdict column (labels after the first word dropped)."""
     return verdicts.astype(str).str.split().str[0].value_counts().to_dict()
 
 

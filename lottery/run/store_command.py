@@ -12,7 +12,7 @@ nothing is an error, so nothing finished is deleted by a typo.
 
 ``store export [NAME...] --output FILE [--weights resume|none|all]`` packs the networks of the
 named settings (the same names as ``remove``; none: everything) into a portable archive, and
-``store import FILE`` adds an archive's networks to the store (:mod:`lottery.archive`).
+``store import FILE`` adds an archive's networks to the store (:mod:`lottery.core.archive`).
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ paper has numbers for these networks, so every claim is a direction alone (the n
 is n/a), judged per trial (every method of a trial starts from the same init): early-bird
 masks match one-shot after training and save most of its search; the at-init methods beat
 random pruning and stay below IMP; shuffling their masks within layers does not hurt them, while
-it hurts IMP's. "Match" and "does not hurt" allow two binomial standard errors of the
-difference (the test set's resolution); "most of the search" is ours: more than half.
+it hurts IMP's. "Match" and "does not hurt" allow a loss of 1 pp (ours: a non-inferiority
+margin, judged by the whole interval, wider than the test set's resolution of a difference);
+"most of the search" is ours: more than half, with the stop rule's checkpoints spanning the
+whole training so that it can fire late (saving little) or never (saving nothing).
 """
 
 from __future__ import annotations
@@ -29,7 +31,16 @@ ONESHOT = "one-shot magnitude"
 AT_INIT_LABELS = tuple(METHODS[k].label for k in AT_INIT)
 EARLY_BIRD_PM = 7.0  # the early-bird comparison's target, % remaining
 SAVED = 50.0         # "far lower cost": more than half of one-shot's training saved (ours)
-YOU, FRANKLE = "You et al. 2020 [T]", "Frankle et al. 2021 [T]"
+# "match" / "does not hurt" (ours; neither paper gives a margin): not more than 1 pp below,
+# judged by the whole interval -- wider than the test set's resolution of a difference
+# (~0.4-0.6 pp), which no number of trials could narrow past
+MARGIN = 1.0
+# You et al. 2020, abstract [T, confirmed]: winning tickets "can be identified at the very
+# early training stage"; Frankle et al. 2021, abstract [T, confirmed]: the at-init methods
+# "surpass the trivial baseline of random pruning" but "remain below the accuracy of magnitude
+# pruning after training", and "accuracy is the same or higher when randomly shuffling which
+# weights these methods prune within each layer"
+YOU, FRANKLE = "You et al. 2020, abstract [T]", "Frankle et al. 2021, abstract [T]"
 Frames = Mapping[str, pd.DataFrame]
 
 
@@ -100,13 +111,20 @@ def early_bird_minus_oneshot(r: Frames):
 
 
 def search_saved(r: Frames):
-    """Per trial, training saved by the stopping rule, % of one-shot's search (its full
-    dense run), over the levels both made."""
+    """Per trial, training saved by the stopping rule, % of one-shot's search (its full dense
+    run), over the levels both made. The rule's checkpoints span the training, so it saves
+    0% when the masks never settle; "where" gives what IMP's ticket at the early-bird level
+    costs, in full trainings (the same accuracy by IMP)."""
     rows = _tickets(r[KEY])
     cost = rows.groupby(["method", "trial"]).cost_iterations.mean()
     if STOP not in cost.index or ONESHOT not in cost.index:
         return _measurement(pd.Series(dtype=float), "no early-bird or one-shot runs")
-    return _measurement(100 * (1 - cost[STOP] / cost[ONESHOT]), "training iterations")
+    where = "training iterations, stop rule vs one-shot's full run"
+    if IMP in cost.index:
+        level = nearest_level(r[KEY], EARLY_BIRD_PM)
+        imp = rows[(rows.method == IMP) & (rows.level == level)].cost_iterations.mean()
+        where += f"; IMP at {_at(r[KEY], level)} costs {imp / cost[ONESHOT].mean():.0f} runs"
+    return _measurement(100 * (1 - cost[STOP] / cost[ONESHOT]), where)
 
 
 def at_init_minus_random(r: Frames):
@@ -152,31 +170,23 @@ def imp_minus_shuffled(r: Frames):
     return _measurement(ours - by_trial(frame, RANDOM, level), _at(frame, level), ours)
 
 
-def _within_resolution(measure):
-    """``measure`` raised by its floor: above 0 when not below 0 by more than the test set
-    resolves ("matches", "does not hurt")."""
-    def shifted(r: Frames):
-        from lottery.claims.framework import Measurement
-
-        m = measure(r)
-        return Measurement(tuple(v + (m.floor or 0.0) for v in m.values), m.where)
-    return shifted
-
-
 # --- the claims ------------------------------------------------------------------------------
 
 def claims() -> list:
     """The claims of notebook 07 (imported lazily: :mod:`lottery.claims.framework` registers them)."""
     from lottery.claims.framework import NO_NUMBER, Claim, Direction
 
-    need, two_se = (KEY,), "by more than 2 binomial SE"
+    need, two_se = (KEY,), f"by more than {MARGIN:g} pp (ours)"
     return [
+        # non-inferiority: the whole interval above -MARGIN, a stated margin (not a shifted
+        # measurement)
         Claim("early-bird mask (stop rule) minus one-shot magnitude after training, ~7% (pp)",
               NO_NUMBER, needs=need, per_trial=early_bird_minus_oneshot, source=YOU,
               direction=Direction(f"matches: not below one-shot {two_se}",
-                                  _within_resolution(early_bird_minus_oneshot))),
+                                  early_bird_minus_oneshot, ">", -MARGIN)),
         Claim(f"early-bird stop rule: training saved vs one-shot's full run (%; claim: most, "
-              f"ours: > {SAVED:g})", NO_NUMBER, needs=need, per_trial=search_saved,
+              f"ours: > {SAVED:g}; checkpoints span the training, so 0 if it never fires)",
+              NO_NUMBER, needs=need, per_trial=search_saved,
               direction=f"> {SAVED:g}", source=YOU),
         Claim("at-init methods (mean of 4, as published) minus random pruning, least sparse "
               "target (pp)", NO_NUMBER, needs=need, per_trial=at_init_minus_random,
@@ -186,7 +196,7 @@ def claims() -> list:
         Claim("at-init masks shuffled within layers minus as found (pp, mean)", NO_NUMBER,
               needs=need, per_trial=shuffle_change_at_init, source=FRANKLE,
               direction=Direction(f"does not hurt: not below as found {two_se}",
-                                  _within_resolution(shuffle_change_at_init))),
+                                  shuffle_change_at_init, ">", -MARGIN)),
         Claim("IMP minus its mask shuffled within layers, sparsest target (pp)", NO_NUMBER,
               needs=need, per_trial=imp_minus_shuffled, direction="> 0", source=FRANKLE),
     ]

@@ -82,16 +82,19 @@ def imp_level(hp: ExperimentHparams, sizes: Mapping[str, int], kinds: Mapping[st
 class StopRule:
     """You et al. 2020: stop when the last ``window`` distances between consecutive masks (at
     checkpoints every ``every`` of training, until ``until`` of it) are all below
-    ``threshold``."""
+    ``threshold``. The checkpoints span the whole training (``until`` 1: the last is the last
+    one before the end), so the rule can fire late or never, and its saving can fail."""
 
     every: float = 0.02
-    until: float = 0.5
+    until: float = 1.0
     window: int = 5
     threshold: float = 0.1
 
     def checkpoints(self, iterations: int) -> list[int]:
+        """Every ``every`` of training, inside it (the end itself is one-shot's mask)."""
         step = max(1, round(iterations * self.every))
-        return list(range(step, max(step, int(iterations * self.until)) + 1, step))
+        last = min(int(iterations * self.until), iterations - 1)
+        return list(range(step, max(step, last) + 1, step))
 
 
 @dataclass(frozen=True)

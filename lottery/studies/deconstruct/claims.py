@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
+from lottery.claims.paper_values import SUPERMASK_MNIST
+
 SPARSE = 30.0
 BEST = ("large_final", "magnitude_increase")
 SMALL = ("small_final", "small_init", "small_init_small_final")
@@ -32,6 +34,9 @@ def _floor(percent: float) -> float:
     on the 10K test images: what one trial resolves."""
     p = percent / 100
     return 200 * math.sqrt(2 * p * (1 - p) / TEST)
+
+
+RESOLUTION = _floor(97.0)  # LeNet's sparse tickets test at ~97-98%: ~0.48 pp per difference
 
 
 def sparse_trials(frame: pd.DataFrame, variant: str = "ticket", metric: str = ACC,
@@ -96,16 +101,47 @@ def lineage_gap(a: str, b: str, variant_a: str = "ticket", variant_b: str = "tic
 
 
 def best_untrained(criterion: str, start: str):
-    """Per trial, the best test accuracy (%) over densities of the untrained network under
-    ``criterion``'s one-shot masks applied to ``start``."""
+    """Per trial, the test accuracy (%) of the untrained network under ``criterion``'s
+    one-shot masks applied to ``start``, at the density each trial's *validation* accuracy
+    chooses (choose on validation, report test: the best test accuracy over 12 densities
+    would be biased upward)."""
     def measure(runs):
         table = runs["untrained"]
         rows = table[(table.criterion == criterion) & (table.start == start)]
-        best = rows.groupby(["trial", "rounds"]).test_acc.mean().groupby("trial").max() * 100
-        at = rows.groupby("rounds").test_acc.mean().idxmax() if len(rows) else None
-        pm = rows[rows.rounds == at].percent_remaining.mean() if at is not None else 0
-        return _measurement(best, f"untrained, best at Pm {pm:.1f}%")
+        if "val_acc" not in rows:  # a table from before densities were chosen on validation
+            raise KeyError("val_acc: no validation accuracy to choose a density")
+        per = rows.groupby(["trial", "rounds"])[["val_acc", "test_acc", "percent_remaining"]]
+        per = per.mean().reset_index()
+        chosen = per.loc[per.groupby("trial").val_acc.idxmax()].set_index("trial")
+        pm = ", ".join(f"{p:.1f}%" for p in sorted(set(chosen.percent_remaining.round(1))))
+        return _measurement(chosen.test_acc * 100, f"untrained, density chosen on validation:"
+                                                   f" Pm {pm}")
     return measure
+
+
+def signed_constant_share(runs):
+    """Per trial, (signed constant - random reinit) - (ticket - signed constant) over the
+    sparse levels: > 0 when the signed constant sits nearer the ticket than the random reinit
+    (recovers more than half of the ticket's gain), Zhou's "nearly as well"; the null is the
+    midpoint."""
+    frame = runs["mask1"]
+    ticket, signed, reinit = (sparse_trials(frame, v) for v in ("ticket", "signed_constant",
+                                                                "reinit"))
+    return _measurement((signed - reinit) - (ticket - signed),
+                        f"(signed constant - reinit) - (ticket - signed constant), "
+                        f"{_levels(frame, SPARSE)}")
+
+
+def chosen_on_validation(table: pd.DataFrame) -> pd.DataFrame:
+    """Per criterion and start of an untrained-supermask table: the density each trial's
+    validation accuracy chooses (mean % remaining) and the test accuracy there (%, mean over
+    trials) -- the table the claims read (the test set chooses nothing)."""
+    per = table.groupby(["criterion", "start", "trial", "rounds"])[
+        ["val_acc", "test_acc", "percent_remaining"]].mean().reset_index()
+    chosen = per.loc[per.groupby(["criterion", "start", "trial"]).val_acc.idxmax()]
+    out = chosen.groupby(["criterion", "start"]).agg(
+        chosen_percent_remaining=("percent_remaining", "mean"), test_acc=("test_acc", "mean"))
+    return out.assign(test_acc=out.test_acc * 100).round(2)
 
 
 def learned(runs):
@@ -117,8 +153,8 @@ def learned(runs):
 
 
 def learned_over_untrained(runs):
-    """Per trial, the learned supermask minus the best untrained signed-constant
-    large_final_same_sign mask (pp)."""
+    """Per trial, the learned supermask minus the untrained signed-constant
+    large_final_same_sign mask at its validation-chosen density (pp)."""
     from lottery.claims.framework import Measurement
 
     a, b = learned(runs), best_untrained("large_final_same_sign", "signed_constant")(runs)
@@ -131,7 +167,7 @@ def claims() -> list:
 
     criteria = tuple(f"criterion:{c}" for c in (*BEST, "random", *SMALL))
     zero, frozen = "mask0:zero", "mask0:freeze_init"
-    gap = _floor(97.0)  # LeNet's sparse tickets test at ~97-98%: ~0.48 pp per difference
+    gap = RESOLUTION
     below = f"(pp, < {SPARSE:g}% remaining)"
     return [
         Claim(f"criteria: best of large_final / magnitude_increase minus best other {below}",
@@ -149,11 +185,12 @@ def claims() -> list:
         Claim(f"mask-1: rewind to init minus reshuffle {below}", NO_NUMBER,
               needs=("mask1",), floor=gap, direction="> 0", source="Zhou Fig. 3 [~]",
               per_trial=lineage_gap("mask1", "mask1", "ticket", "reshuffle")),
-        Claim(f"mask-1: rewind to init minus signed constant {below}; nearly matches", 0.0,
-              needs=("mask1",), floor=gap, source="Zhou Fig. 3 [~]",
-              per_trial=lineage_gap("mask1", "mask1", "ticket", "signed_constant"),
-              direction=Direction("signed constant above random reinit",
-                                  lineage_gap("mask1", "mask1", "signed_constant", "reinit"))),
+        # Zhou Sec. 3 / Fig. 3: the signed constant "nearly matches" the rewound ticket: it
+        # recovers most of what random reinit loses, i.e. lies nearer the ticket than reinit
+        Claim(f"mask-1: signed constant nearer the ticket than random reinit: (signed - reinit)"
+              f" - (ticket - signed) {below}", NO_NUMBER, needs=("mask1",), floor=gap,
+              source="Zhou Sec. 3, Fig. 3 [~ read from the figure]",
+              per_trial=signed_constant_share, direction="> 0"),
         Claim(f"mask-1: random magnitudes (init signs) minus random signs (init magnitudes) "
               f"{below}", NO_NUMBER, needs=("mask1",), floor=gap, direction="> 0",
               source="Zhou Fig. 4 [~]",
@@ -161,32 +198,34 @@ def claims() -> list:
         Claim(f"mask-0: zero minus freeze at init {below}", NO_NUMBER, needs=(zero, frozen),
               floor=gap, direction="> 0", source="Zhou Fig. 5 [~]",
               per_trial=lineage_gap(zero, frozen)),
-        Claim("untrained large_final_same_sign mask, original init: best test acc (%)", 80.0,
+        Claim("untrained large_final_same_sign mask, original init: test acc at the density "
+              "chosen on validation (%)", SUPERMASK_MNIST["init"],
               "at_least", needs=("untrained",), floor=_floor(80.0) / math.sqrt(2),
               per_trial=best_untrained("large_final_same_sign", "init"),
               direction=_far_above_random("init"), source="Zhou Sec. 5 [T]"),
-        Claim("untrained large_final_same_sign mask, signed constant: best test acc (%)", 86.0,
+        Claim("untrained large_final_same_sign mask, signed constant: test acc at the density "
+              "chosen on validation (%)", SUPERMASK_MNIST["signed_constant"],
               "at_least", needs=("untrained",), floor=_floor(86.0) / math.sqrt(2),
               per_trial=best_untrained("large_final_same_sign", "signed_constant"),
               direction=_far_above_random("signed_constant"), source="Zhou Sec. 5 [T]"),
-        Claim("learned supermask (signed constant weights): test acc at early stop (%)", 95.0,
+        Claim("learned supermask (signed constant weights): test acc at early stop (%)",
+              SUPERMASK_MNIST["learned"],
               "at_least", needs=("learned_supermask",), floor=_floor(95.0) / math.sqrt(2),
               per_trial=learned,
-              direction=Direction("above the best untrained one-shot supermask",
+              direction=Direction("above the untrained one-shot supermask",
                                   learned_over_untrained),
               source="Zhou Sec. 5 [T]"),
     ]
 
 
-FAR = 40.0  # "far better than chance": pp above the best random mask of the same densities
-
-
 def _far_above_random(start: str):
+    """Above chance as the paper means it, against the random control: the random mask's
+    untrained network at its own validation-chosen density (~10%, chance)."""
     from lottery.claims.framework import Direction
 
-    return Direction(f"far above chance: > {FAR:g} pp above a random mask",
+    return Direction("above chance: above a random mask (the random control)",
                      lambda r: _minus(best_untrained("large_final_same_sign", start)(r),
-                                      best_untrained("random", start)(r)), ">", FAR)
+                                      best_untrained("random", start)(r)), ">", 0.0)
 
 
 def _minus(a, b):

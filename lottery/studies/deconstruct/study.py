@@ -166,9 +166,10 @@ def evaluate_states(runner: Runner, states: Sequence[State], split: str = "test"
 def untrained_accuracy(runner: Runner, criteria: Sequence[str] = SUPERMASK_CRITERIA,
                        rounds: Sequence[float] = (1, 2, 4, 6, 8, 10, 12, 14, 16, 18),
                        starts: Sequence[str] = STARTS) -> pd.DataFrame:
-    """Test accuracy at iteration 0 of each trial's untrained network under one-shot masks of
-    each criterion and ``rounds`` (from the trial's dense run), applied to each of ``starts``:
-    one row per trial x criterion x rounds x start."""
+    """Validation and test accuracy at iteration 0 of each trial's untrained network under
+    one-shot masks of each criterion and ``rounds`` (from the trial's dense run), applied to
+    each of ``starts``: one row per trial x criterion x rounds x start. The validation
+    accuracy is what chooses a density (the test set only reports it)."""
     hp, rows, states = runner.hp, [], []
     for t, payload in enumerate(runner.dense()):
         init = runner.fresh_init(init_seed(hp, t))
@@ -182,7 +183,9 @@ def untrained_accuracy(runner: Runner, criteria: Sequence[str] = SUPERMASK_CRITE
                     rows.append({"trial": t, "criterion": criterion, "start": start,
                                  "rounds": float(r), "percent_remaining": 100 * mask.density()})
     loss, acc = evaluate_states(runner, states)
-    return pd.DataFrame(rows).assign(test_loss=loss.numpy(), test_acc=acc.numpy())
+    _, val_acc = evaluate_states(runner, states, "val")
+    return pd.DataFrame(rows).assign(test_loss=loss.numpy(), test_acc=acc.numpy(),
+                                     val_acc=val_acc.numpy())
 
 
 # --- the notebook's cut of the sweeps per profile ---------------------------------------------

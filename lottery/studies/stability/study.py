@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lottery.claims.paper_values import STABILITY_LENET
 from lottery.core.experiments import Network, Runner, data_seed, mask_of
 from lottery.core.hparams import ExperimentHparams, HparamError, TrainingHparams
 from lottery.core.presets import PRESETS, scale_iterations
@@ -439,9 +440,7 @@ VARIANT_ORDER = ("dense", "ticket", *CONTROLS)
 
 # Frankle et al. 2019, LeNet-300-100 at 10.7% remaining (PAPERS.md marks these as read
 # approximately from the paper's stability table; its control column is "random reinit").
-PAPER_LENET = {"data_order_distance": {"ticket": 20.7, "reinit": 58.6},
-               "pruning_distance": {"ticket": 48.1, "reinit": 75.7},
-               "early_stop_test_acc": {"ticket": 98.3, "reinit": 97.5}}
+PAPER_LENET = STABILITY_LENET  # the paper's LeNet table: lottery.claims.paper_values
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
