@@ -318,12 +318,9 @@ def make_runner(args: argparse.Namespace, hp) -> Runner:
     options = {"store": RunStore(args.runs), "device": device, "data": data,
                "checkpoint_every": args.checkpoint_every, "speed": speed,
                "progress": not args.no_progress, "executor": executor}
-    every, mask0 = getattr(args, "every", 1), getattr(args, "mask0", "zero")
-    if every != 1 or mask0 != "zero":
-        from lottery.studies.deconstruct.study import DeconstructRunner
-
-        return DeconstructRunner(hp, every=every, mask0=mask0, **options)
-    return Runner(hp, **options)
+    # Zhou et al.'s values (lottery.studies.deconstruct): every n-th level, a mask-0 action
+    return Runner(hp, every=getattr(args, "every", 1), mask0=getattr(args, "mask0", "zero"),
+                  **options)
 
 
 def summarize(results):

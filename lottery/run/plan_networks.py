@@ -40,11 +40,9 @@ def placeholder(step: str, index: int, start: int = 0) -> Network:
 
 # --- notebook 04: Zhou et al. ------------------------------------------------------------------
 
-def _deconstruct(hp: ExperimentHparams, store: RunStore, every: int, mask0: str = "zero"):
-    from lottery.studies.deconstruct.study import DeconstructRunner
-
-    return DeconstructRunner(hp, every=every, mask0=mask0, store=store, device="cpu",
-                             data=sized_data(hp.data), progress=False)
+def _deconstruct(hp: ExperimentHparams, store: RunStore, every: int,
+                 mask0: str = "zero") -> Runner:
+    return offline_runner(hp, store, every=every, mask0=mask0)
 
 
 def criteria_work(item: Planned, hparams: Hparams, store: RunStore) -> Work:

@@ -70,9 +70,11 @@ def sized_data(d: DataHparams) -> SizedData:
                      spec.num_classes, spec.augment, spec.synthetic)
 
 
-def offline_runner(hp: ExperimentHparams, store: RunStore) -> Runner:
-    """A runner that can name its networks without loading data (it must not train)."""
-    return Runner(hp, store=store, device="cpu", data=sized_data(hp.data), progress=False)
+def offline_runner(hp: ExperimentHparams, store: RunStore, **values) -> Runner:
+    """A runner that can name its networks without loading data (it must not train);
+    ``values``: the runner's own (``order``, ``mask0``, ``every``)."""
+    return Runner(hp, store=store, device="cpu", data=sized_data(hp.data), progress=False,
+                  **values)
 
 
 # --- the networks an experiment trains ---------------------------------------------------------
