@@ -1,6 +1,6 @@
 """Every stage reports its steps: runners derived from a notebook's runner (the cheap-ticket
-stage) and a stability study's runners print one line per training step under reproduce,
-through the observer the runner is given (no runner subclass)."""
+stage), a stability study's runners and the learned supermasks print one line per training
+step under reproduce, through the observer the runner is given (no runner subclass)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from lottery.engine.data import load
 from lottery.run import estimate
 from lottery.run.progress import StepReporter, reporting
 from lottery.studies.cheap.study import sibling
+from lottery.studies.deconstruct import supermask
 from lottery.studies.stability.study import StabilityStudy, make_plan
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -80,3 +81,15 @@ def test_a_stability_study_reports_every_step_through_its_observer(tmp_path, mon
     plain = StabilityStudy(hp, plan, data=study.data, store=RunStore(tmp_path / "plain"))
     assert plain.runner().observer is None  # the default stays silent
 
+
+def test_learned_supermasks_report_their_step(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOTTERY_PROGRESS", "log")
+    lines: list[str] = []
+    hp = supermask.hparams(tiny(trials=2), iterations=4)
+    runner = Runner(hp, store=RunStore(tmp_path), device="cpu", speed=EAGER,
+                    **reporting("supermask", say=lines.append))
+    supermask.run(runner, samples=1)
+    supermask.run(runner, samples=1)
+    assert len(lines) == 2
+    assert lines[0].startswith("[supermask] learned supermask: step 1; 2 trained, 0 loaded")
+    assert lines[1].startswith("[supermask] learned supermask: step 2; 0 trained, 2 loaded")
