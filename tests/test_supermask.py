@@ -4,12 +4,14 @@ engine's own loop (resumable) through the runner, one store entry each, loaded o
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from lottery.core.executors import LocalExecutor
+from lottery.core.executors import LocalExecutor, train_payloads
 from lottery.core.experiments import Runner, init_seed
 from lottery.core.hparams import HparamError, ModelHparams, TrainingHparams
 from lottery.core.presets import resolve
@@ -189,6 +191,26 @@ def test_stage_trains_through_the_runners_executor(tmp_path):
     assert task.parameterisation == LearnedSupermask(0.5, 1)
     assert task.members[0].mask is None and task.members[0].sample_seed == init_seed(
         runner.hp, 0)
+
+
+def test_a_supermask_task_travels_to_a_worker_as_ray_sends_it(tmp_path):
+    # what the ray executor does with a group, without a cluster: the task pickled, cut into
+    # one part per trial, each part trained on its own (tests/test_ray.py runs it on Ray)
+    class Recording(LocalExecutor):
+        def train(self, runner, task, deliver, checkpoint=None):
+            self.task = task
+            super().train(runner, task, deliver, checkpoint)
+
+    executor = Recording()
+    runner = Runner(smoke_hp(), store=RunStore(tmp_path), progress=False, executor=executor)
+    local = supermask.run(runner, samples=2).results
+    for picked, part in pickle.loads(pickle.dumps(executor.task)).by_trial():
+        (payload,), record = train_payloads(part, runner.data, torch.device("cpu"))
+        assert record["trained_together"] == 1
+        row = local.iloc[picked[0]]
+        assert payload["summary"]["early_stop_test_acc"] == pytest.approx(
+            row.early_stop_test_acc, abs=1e-4)
+        assert payload["summary"]["density"] == pytest.approx(row.density, abs=1e-5)
 
 
 def test_stage_keys_weights_and_refuses_bad_settings(tmp_path, trained):
