@@ -356,8 +356,8 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
     check_memory(model_hp, data, len(members), device)
     model, masked_params, masks, frozen = _build(model_hp, data, members, device, speed)
     if parameterisation is not None:  # the weights stay as built: nothing to mask in the loop
-        model, masked_params, masks, frozen = parameterisation.module(model, members), [], [], \
-            None
+        model = parameterisation.module(model, members)
+        masked_params, masks, frozen = [], [], None
     sparse_layers = sparse.setup(model, masked_params, masks, frozen, speed, hp,
                                  data.input_shape, device, eval_batch=eval_batch_size)
     masked_params, masks, frozen = sparse_layers.dense_rest(masked_params, masks, frozen)

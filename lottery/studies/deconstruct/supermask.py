@@ -149,14 +149,13 @@ class LearnedSupermask:
     def module(self, model: LotteryModel, members: Sequence[Member]) -> SupermaskNet:
         return SupermaskNet(model, self.score_init, [m.sample_seed for m in members])
 
-    def before_record(self, module: SupermaskNet) -> None:
-        module.resample_eval_masks()  # one mask sample per evaluation point
+    def before_record(self, net: SupermaskNet) -> None:
+        net.resample_eval_masks()  # one mask sample per evaluation point
 
-    def finish(self, module: SupermaskNet, data: DataBundle, loop: LoopState,
+    def finish(self, net: SupermaskNet, data: DataBundle, loop: LoopState,
                eval_batch_size: int, autocast=None) -> TrainResult:
         """Restore the early-stop scores; test accuracy over ``samples`` sampled masks, the
         first of them kept as each member's mask."""
-        net = module
         with torch.no_grad():
             for name, t in model_tensors(net).items():
                 t.copy_(loop.best[name])
