@@ -195,10 +195,12 @@ def test_learned_supermasks_train_on_the_cluster_as_locally(tmp_path, executor, 
         runner = Runner(hp, store=store, progress=False, executor=on, speed=SPEED)
         return supermask.run(runner, samples=2).results
 
-    here, there = learned(RunStore(tmp_path / "local")), learned(RunStore(tmp_path), executor)
+    here = learned(RunStore(tmp_path / "local"))
+    there = learned(RunStore(tmp_path / "ray"), executor)
     # each trial alone on its worker; locally the two share a batch (rounding apart, the same)
     pd.testing.assert_frame_equal(there, here, check_exact=False, atol=1e-5)
-    records = [json.loads(path.read_text())["provenance"] for path in tmp_path.rglob("*.json")]
+    records = [json.loads(path.read_text())["provenance"]
+               for path in (tmp_path / "ray").rglob("*.json")]
     assert len(records) == 2 and all(r["executor"] == "ray" for r in records)
 
 
