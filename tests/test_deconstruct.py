@@ -21,7 +21,6 @@ from lottery.engine.models import build
 from lottery.engine.pruning import prune_layerwise, random_mask_like, scores
 from lottery.engine.variants import VARIANTS, ResetContext
 from lottery.studies.deconstruct.study import (
-    DeconstructRunner,
     evaluate_states,
     masked,
     sweep,
@@ -253,7 +252,7 @@ def test_frozen_members_batched_match_alone_bit_for_bit(mnist_like, single_threa
 def test_every_n_rounds_reaches_the_same_masks_as_oneshot_steps(tmp_path, trained):
     store = RunStore(tmp_path)
     hp = smoke(levels=4)
-    stepped = DeconstructRunner(hp, every=2, store=store, progress=False)
+    stepped = Runner(hp, every=2, store=store, progress=False)
     assert stepped.schedule("imp") == [(2, 0, 2), (4, 2, 2)]
     result = stepped.imp()
     assert sorted(result.results.level.unique()) == [0, 2, 4]
@@ -267,16 +266,16 @@ def test_every_n_rounds_reaches_the_same_masks_as_oneshot_steps(tmp_path, traine
 
 def test_every_must_divide_levels_and_mask0_refuses_controls():
     with pytest.raises(HparamError, match="every must be a positive integer dividing levels"):
-        DeconstructRunner(smoke(levels=3), every=2, progress=False)
+        Runner(smoke(levels=3), every=2, progress=False)
     with pytest.raises(HparamError, match="without controls"):
-        DeconstructRunner(smoke(controls=("reinit",)), mask0="freeze_init", progress=False)
+        Runner(smoke(controls=("reinit",)), mask0="freeze_init", progress=False)
 
 
 def test_mask0_lineage_is_keyed_by_its_action_and_keeps_frozen_values(tmp_path):
     store = RunStore(tmp_path)
     hp = smoke(levels=2)
-    zero = DeconstructRunner(hp, store=store, progress=False)
-    frozen = DeconstructRunner(hp, mask0="freeze_shrunk_to_zero", store=store, progress=False)
+    zero = Runner(hp, store=store, progress=False)
+    frozen = Runner(hp, mask0="freeze_shrunk_to_zero", store=store, progress=False)
     results = sweep({"zero": zero, "frozen": frozen})
     plain = run_imp(hp, store=store, progress=False)  # mask0 "zero": the standard keys
     assert results["zero"].results.equals(plain.results)
@@ -300,7 +299,7 @@ def test_mask0_lineage_is_keyed_by_its_action_and_keeps_frozen_values(tmp_path):
         assert not alive[pruned_first].any()
 
 
-def results_path(runner: DeconstructRunner, level: int):
+def results_path(runner: Runner, level: int):
     """(folder, name, key) of the trial-0 ticket at ``level`` of ``runner``'s IMP lineage."""
     nets = runner.dense_networks()
     payloads = runner.dense()
@@ -315,8 +314,7 @@ def test_sweep_trains_each_level_of_every_lineage_together_and_reuses_the_store(
         tmp_path, trained):
     store = RunStore(tmp_path)
     hp = smoke(levels=2)
-    runners = {c: DeconstructRunner(hp.replace(pruning__criterion=c), store=store,
-                                    progress=False)
+    runners = {c: Runner(hp.replace(pruning__criterion=c), store=store, progress=False)
                for c in ("large_final", "random", "small_final")}
     first = sweep(runners)
     assert trained == [1, 3, 3]  # the shared dense net, then three lineages per level
@@ -361,11 +359,10 @@ def test_conv_criteria_and_mask0_sweep_on_the_cifar_stand_in(tmp_path):
     hp = resolve("conv2", "smoke", levels=2, controls=(), training__iterations=4,
                  training__eval_every=2)
     store = RunStore(tmp_path)
-    runners = {"large_final": DeconstructRunner(hp, store=store, progress=False),
-               "random": DeconstructRunner(hp.replace(pruning__criterion="random"), store=store,
-                                           progress=False),
-               "freeze_init": DeconstructRunner(hp, mask0="freeze_init", store=store,
-                                                progress=False)}
+    runners = {"large_final": Runner(hp, store=store, progress=False),
+               "random": Runner(hp.replace(pruning__criterion="random"), store=store,
+                                progress=False),
+               "freeze_init": Runner(hp, mask0="freeze_init", store=store, progress=False)}
     results = sweep(runners)
     init = runners["freeze_init"].fresh_init(init_seed(hp, 0))
     level1 = runners["freeze_init"]

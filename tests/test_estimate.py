@@ -12,12 +12,12 @@ import pytest
 from lottery.core.calibration import Calibration, Cost, NotCalibrated, cost_key, measure
 from lottery.core.experiments import Runner
 from lottery.core.presets import resolve
-from lottery.core.progress import ProgressRunner
 from lottery.core.store import RunStore
 from lottery.core.training import SpeedOptions
 from lottery.engine.data import load
 from lottery.run import estimate, plans
 from lottery.run.plans import Planned, notebook_defaults
+from lottery.run.progress import Steps, reporting
 from lottery.run.session import estimate_notebook, experiment_hparams, rewind_points
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,13 +184,11 @@ def test_budget_runs_what_fits_in_order():
     assert estimate.over_budget({"a": 1e9}, None) == (["a"], [])
 
 
-def test_progress_time_left_scales_by_how_the_finished_steps_went(tmp_path):
-    runner = ProgressRunner(resolve("lenet", "smoke"), store=RunStore(tmp_path), device="cpu",
-                            data=estimate.sized_data(resolve("lenet", "smoke").data))
-    runner._expected, runner._done = [10.0, 20.0, 30.0], [(20.0, 10.0)]
-    assert runner.remaining() == pytest.approx((20 + 30) * 2)
-    runner._expected = [None, None, None]  # no calibration: the mean step so far
-    assert runner.remaining() == pytest.approx(2 * 20.0)
+def test_progress_time_left_scales_by_how_the_finished_steps_went():
+    steps = Steps([10.0, 20.0, 30.0], [(20.0, 10.0)])
+    assert steps.remaining() == pytest.approx((20 + 30) * 2)
+    steps.expected = [None, None, None]  # no calibration: the mean step so far
+    assert steps.remaining() == pytest.approx(2 * 20.0)
 
 
 def test_progress_log_lines_per_step(tmp_path, monkeypatch, single_thread):
@@ -198,15 +196,15 @@ def test_progress_log_lines_per_step(tmp_path, monkeypatch, single_thread):
     hp = resolve("lenet", "smoke", trials=1, levels=1, controls=(), training__iterations=4,
                  training__eval_every=2)
     lines: list[str] = []
-    runner = ProgressRunner(hp, label="imp lenet", store=RunStore(tmp_path), device="cpu",
-                            speed=EAGER, say=lines.append,
-                            cost_of=lambda hp, k: Cost(0.01, 0.0, 0.1))
+    options = reporting("imp lenet", lambda hp, k: Cost(0.01, 0.0, 0.1), lines.append)
+    assert options["progress"] is False  # log lines instead of bars
+    runner = Runner(hp, store=RunStore(tmp_path), device="cpu", speed=EAGER, **options)
     runner.imp()
     assert [line.split(": ")[1].split(";")[0] for line in lines] == ["1/2 steps", "2/2 steps"]
     assert "1 trained, 0 loaded" in lines[0] and "left" in lines[0] and lines[1].endswith("done")
     again: list[str] = []
-    ProgressRunner(hp, label="imp lenet", store=RunStore(tmp_path), device="cpu", speed=EAGER,
-                   say=again.append).imp()
+    Runner(hp, store=RunStore(tmp_path), device="cpu", speed=EAGER,
+           **reporting("imp lenet", say=again.append)).imp()
     assert "0 trained, 1 loaded" in again[0]  # the store had it: nothing trained
 
 

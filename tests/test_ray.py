@@ -186,6 +186,24 @@ def test_a_worker_without_the_dataset_fails_with_its_one_line_error(tmp_path, cl
     assert not list((tmp_path / "runs").rglob("*.pt"))
 
 
+def test_learned_supermasks_train_on_the_cluster_as_locally(tmp_path, executor, one_thread):
+    from lottery.studies.deconstruct import supermask
+
+    hp = supermask.hparams(resolve("lenet", "smoke", trials=2), iterations=20)
+
+    def learned(store: RunStore, on=None):
+        runner = Runner(hp, store=store, progress=False, executor=on, speed=SPEED)
+        return supermask.run(runner, samples=2).results
+
+    here = learned(RunStore(tmp_path / "local"))
+    there = learned(RunStore(tmp_path / "ray"), executor)
+    # each trial alone on its worker; locally the two share a batch (rounding apart, the same)
+    pd.testing.assert_frame_equal(there, here, check_exact=False, atol=1e-5)
+    records = [json.loads(path.read_text())["provenance"]
+               for path in (tmp_path / "ray").rglob("*.json")]
+    assert len(records) == 2 and all(r["executor"] == "ray" for r in records)
+
+
 def test_map_runs_experiments_side_by_side(executor):
     both = threading.Barrier(2, timeout=30)  # broken unless the two run at the same time
 

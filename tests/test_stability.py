@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from lottery.core import executors
-from lottery.core.experiments import Runner, data_seed
+from lottery.core.experiments import Runner, data_seed, order_seed
 from lottery.core.hparams import HparamError
 from lottery.core.presets import resolve
 from lottery.core.store import RunStore
@@ -33,14 +33,10 @@ from lottery.studies.stability.properties import ticket_properties
 from lottery.studies.stability.study import (
     A,
     B,
-    OrderRunner,
     Pair,
     StabilityStudy,
-    identity_of,
     make_plan,
     measure_pair,
-    order_seed,
-    reordered,
     scaled_ks,
     summary,
     validate_study,
@@ -121,18 +117,17 @@ def test_validate_study_rejects(bad):
 
 def test_data_order_zero_keeps_every_existing_key(tmp_path, data):
     hp = lenet_hp()
-    plain, ordered = (cls(hp, **({"order": 0} if cls is OrderRunner else {}), data=data,
-                          store=RunStore(tmp_path), progress=False)
-                      for cls in (Runner, OrderRunner))
+    plain, ordered = (Runner(hp, **order, data=data, store=RunStore(tmp_path), progress=False)
+                      for order in ({}, {"order": 0}))
     assert [n.key for n in plain.dense_networks()] == [n.key for n in ordered.dense_networks()]
     net = plain.dense_networks()[0]
-    assert reordered(plain, net, 0) is net
+    assert plain.reordered(net, 0) is net
 
 
 def test_a_copy_differs_from_its_twin_only_in_data_order(study):
     pair = next(p for p in study.pairs() if (p.k, p.level, p.variant) == (0, 2, "ticket"))
     first, second = pair.copies
-    assert identity_of(second) == identity_of(first) | {
+    assert second.identity == first.identity | {
         "data_seed": order_seed(study.hp, 1), "data_order": 1}
     one, two = first.build(), second.build()
     assert _states_equal(one.state, two.state)

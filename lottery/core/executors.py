@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from lottery.core.hparams import DataHparams, ModelHparams, TrainingHparams
 from lottery.core.provenance import provenance
-from lottery.core.training import Member, SpeedOptions, TrainResult, train
+from lottery.core.training import Member, Parameterisation, SpeedOptions, TrainResult, train
 from lottery.engine.data import DataBundle, DataUnavailable, load, with_augmentation
 from lottery.engine.masks import Mask
 
@@ -86,6 +86,7 @@ class GroupTask:
     start: int                          # the iteration training starts from
     speed: SpeedOptions
     desc: str
+    parameterisation: Parameterisation | None = None  # what trains instead of the weights
 
     @property
     def snapshot_at(self) -> list[int]:
@@ -363,7 +364,7 @@ def train_payloads(task: GroupTask, data: DataBundle, device: torch.device, *,
     result = train(task.model, task.training, data, list(task.members), device=device,
                    start_iteration=task.start, snapshot_at=task.snapshot_at,
                    checkpoint=checkpoint, checkpoint_every=checkpoint_every, speed=task.speed,
-                   progress=progress, desc=task.desc)
+                   progress=progress, desc=task.desc, parameterisation=task.parameterisation)
     record = provenance(device, time.perf_counter() - began) | {
         "trained_together": len(task.members)}
     dense = task.dense_mask()
@@ -374,12 +375,16 @@ def train_payloads(task: GroupTask, data: DataBundle, device: torch.device, *,
 
 def network_payload(result: TrainResult, k: int, net: Keep, mask: Mask | None,
                     dense: Mask) -> dict:
-    """What the store keeps of member ``k``: its summary, history, mask, final weights (when
-    a later stage needs them) and the snapshots it asked for."""
+    """What the store keeps of member ``k``: its summary, history, mask (the one training chose,
+    else its own), final weights (when a later stage needs them), the snapshots it asked for and
+    what else training returned of it. The summary's density is the mask's unless training
+    reported one (a learned supermask's expected density)."""
     summary = result.summary[result.summary.member == k].drop(columns="member")
     row = {c: summary[c].iloc[0].item() for c in summary.columns}
+    if result.masks is not None:
+        mask = result.masks[k]
     used = mask if mask is not None else dense
-    row["density"] = used.density()
+    row.setdefault("density", used.density())
     row |= {f"density:{name}": value for name, value in used.layer_density().items()}
     history = result.history[result.history.member == k].drop(columns="member")
     payload = {"summary": row, "history": history.to_dict("list"),
@@ -388,4 +393,4 @@ def network_payload(result: TrainResult, k: int, net: Keep, mask: Mask | None,
                              if i in net.snapshots}}
     if net.keep_final:
         payload["final"] = result.final_states[k]
-    return payload
+    return payload | (result.extras[k] if result.extras else {})

@@ -14,14 +14,22 @@ pruning policy (:func:`lottery.engine.pruning.next_mask`). :meth:`Runner.train_m
 networks the store holds and trains the missing ones together as one batched call, so adding a
 trial or a control trains only the new members, and IMP, one-shot and a rewind sweep share the
 dense runs.
+
+A runner is specialised by values, not subclasses: ``order`` (every network trained on another
+data order: Frankle et al. 2019's copies), ``mask0`` (the pruned weights of every level frozen by
+a mask-0 action, Zhou et al. 2019), ``every`` (IMP pruning that many rounds per trained level),
+and ``observer`` (told of each experiment and step: the progress lines of
+:mod:`lottery.run.progress`).
 """
 
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from tqdm.auto import tqdm
@@ -30,15 +38,27 @@ from lottery.core.executors import Executor, GroupTask, Keep, LocalExecutor
 from lottery.core.hparams import ExperimentHparams, fingerprint, to_dict
 from lottery.core.results import ExperimentResult, experiment_tables
 from lottery.core.store import OMITTED, RunStore
-from lottery.core.training import DEFAULT_SPEED, Member, SpeedOptions, default_device
+from lottery.core.training import (
+    DEFAULT_SPEED,
+    Member,
+    Parameterisation,
+    SpeedOptions,
+    default_device,
+)
 from lottery.engine import pruning
 from lottery.engine.data import DataBundle, load, with_augmentation
+from lottery.engine.errors import HparamError
+from lottery.engine.mask0_actions import MASK0
+from lottery.engine.mask0_actions import check as check_mask0
 from lottery.engine.masks import Mask
 from lottery.engine.members import State, member_state
 from lottery.engine.models import build
 from lottery.engine.variants import VARIANTS, ResetContext
 
-__all__ = ["ExperimentResult", "Network", "Runner", "run_imp", "run_oneshot"]
+__all__ = ["ExperimentResult", "Network", "RunObserver", "Runner", "run_imp",
+           "run_oneshot"]
+
+ORDER_BASE = 10**12  # data-order copy seeds live far from the init, data and control seeds
 
 
 def init_seed(hp: ExperimentHparams, trial: int) -> int:
@@ -54,6 +74,11 @@ def control_seed(hp: ExperimentHparams, trial: int, level: float, variant: str) 
         list(VARIANTS).index(variant)
 
 
+def order_seed(hp: ExperimentHparams, order: int) -> int:
+    """The data-order seed of copy ``order`` >= 1: the same for every trial of ``hp``."""
+    return ORDER_BASE + hp.seed * 1_000 + order
+
+
 @dataclass(frozen=True)
 class Network:
     """One network to load or train: where it is stored, its identity, its table labels, and
@@ -66,6 +91,28 @@ class Network:
     start: int = 0                 # the iteration training starts from
     snapshots: tuple[int, ...] = ()
     keep_final: bool = True
+    # what training optimises instead of the weights (a learned supermask); None: the weights
+    parameterisation: Parameterisation | None = None
+
+    @property
+    def identity(self) -> dict:
+        """What its key holds beyond the shared recipe."""
+        return {k: v for k, v in self.key.items() if k != "recipe"}
+
+    @property
+    def stage(self) -> str:
+        return self.path[0].rsplit("/", 1)[-1]
+
+
+class RunObserver(Protocol):
+    """Watches a runner (e.g. :class:`lottery.run.progress.StepReporter`): told when an
+    experiment starts and after each step (one :meth:`Runner.train_many`) how many of its
+    networks were trained (the others loaded) and how long it took."""
+
+    def on_run_start(self, runner: Runner, method: str) -> None: ...
+
+    def on_step(self, runner: Runner, desc: str, networks: Sequence[Network], lacking: int,
+                seconds: float) -> None: ...
 
 
 class Restorable(dict):
@@ -93,14 +140,21 @@ def omitted(payload: dict | None) -> dict:
 
 
 class Runner:
-    """The stages of one experiment against a run store; every stage is idempotent."""
+    """The stages of one experiment against a run store; every stage is idempotent.
+
+    ``order``: the data order every network trains on (0: each trial's own; see
+    :meth:`reordered`). ``mask0``: the mask-0 action of every pruned level (``zero``: the
+    lottery ticket's, no key change). ``every``: IMP prunes ``every`` rounds per trained level
+    (a divisor of ``hp.levels``). ``observer``: see :class:`RunObserver`."""
 
     def __init__(self, hp: ExperimentHparams, *, store: RunStore | None = None,
                  device: str | torch.device | None = None, data_root: str | Path | None = None,
                  data: DataBundle | None = None, checkpoint_every: int = 0,
                  speed: SpeedOptions = DEFAULT_SPEED, progress: bool = True,
-                 executor: Executor | None = None):
-        self.hp, self.speed, self.progress = hp, speed, progress
+                 executor: Executor | None = None, observer: RunObserver | None = None,
+                 order: int = 0, mask0: str = "zero", every: int = 1):
+        self.hp, self.speed, self.progress, self.observer = hp, speed, progress, observer
+        self.order, self.mask0, self.every = order, mask0, every
         self.executor = executor or LocalExecutor()  # where groups train (core.executors)
         self.store = store or RunStore()
         self.device = torch.device(device) if device is not None else default_device()
@@ -117,7 +171,7 @@ class Runner:
         self.check_schedule()
 
     def derived(self, **changes) -> Runner:
-        """This runner (its class, store, data, device, speed, executor and reporting) for
+        """This runner (its store, data, device, speed, executor, values and observer) for
         ``hp.replace(**changes)``; the model and data must stay those of this runner."""
         if any(name.split("__")[0] in ("model", "data") for name in changes):
             raise ValueError("a derived runner keeps its model and data; build a new Runner")
@@ -127,7 +181,18 @@ class Runner:
         return other
 
     def check_schedule(self) -> None:
-        """Refuse, before any training, levels or rounds that would empty a layer."""
+        """Refuse, before any training, levels or rounds that would empty a layer, and values
+        this experiment cannot take."""
+        check_mask0(self.mask0)
+        hp, every = self.hp, self.every
+        if not (isinstance(every, int) and every >= 1 and hp.levels % every == 0):
+            raise HparamError(f"every must be a positive integer dividing levels ({hp.levels});"
+                              f" got {every!r}")
+        if self.mask0 != "zero" and hp.controls:
+            raise HparamError(f"mask0 {self.mask0!r} freezes the ticket's pruned weights; train "
+                              f"it without controls (got controls {hp.controls})")
+        if not (isinstance(self.order, int) and self.order >= 0):
+            raise HparamError(f"data order must be a non-negative integer; got {self.order!r}")
         p, sizes = self.hp.pruning, {n: m.numel() for n, m in self.dense_mask.items()}
         if p.strategy == "global":
             sizes, rates = {"the prunable layers": sum(sizes.values())}, {
@@ -147,12 +212,33 @@ class Runner:
 
     def network(self, stage: str, identity: dict, labels: dict, build: Callable[[], Member],
                 **options) -> Network:
-        """A network of this recipe; its file is named by its stage, labels and key hash."""
+        """A network of this recipe on this runner's data order; its file is named by its
+        stage, labels and key hash."""
+        return self.reordered(self._named(stage, identity, labels, build, **options), self.order)
+
+    def _named(self, stage: str, identity: dict, labels: dict, build: Callable[[], Member],
+               **options) -> Network:
         recipe = self.recipe()
         key = {"recipe": recipe, **identity}
         folder = f"{self.hp.model.name}-{self.data.name}/{fingerprint(recipe)}/{stage}"
         name = f"{labels['variant']}-t{labels['trial']}-{self.store.key_id(key)}"
         return Network((folder, name), key, labels, build, **options)
+
+    def reordered(self, net: Network, order: int) -> Network:
+        """``net`` trained on data order ``order`` instead (a *copy*, Frankle et al. 2019): the
+        same start, mask and variant, the data-order seed of copy ``order`` (shared by every
+        trial) and ``data_order`` in its identity; ``net`` itself when ``order`` is 0, which
+        keeps every existing key."""
+        if order == 0:
+            return net
+        seed = order_seed(self.hp, order)
+
+        def build() -> Member:
+            return replace(net.build(), data_seed=seed)
+
+        named = self._named(net.stage, net.identity | {"data_seed": seed, "data_order": order},
+                            net.labels, build)
+        return replace(net, path=named.path, key=named.key, build=build)
 
     # --- building blocks --------------------------------------------------------------------
     def _model(self, seeds):
@@ -175,7 +261,9 @@ class Runner:
     # --- the one place that trains ----------------------------------------------------------
     def train_many(self, networks: Sequence[Network], desc: str) -> list[dict]:
         """Each network's stored payload: loaded when the store has it, else trained, the
-        missing ones together (one batched call per start iteration) and stored."""
+        missing ones together (one batched call per start iteration and parameterisation) and
+        stored; then the observer hears of the step."""
+        began = time.perf_counter()
         payloads: list[dict | None] = []
         wanted = list(networks)
         for i, net in enumerate(wanted):
@@ -192,12 +280,16 @@ class Runner:
                     not omitted(payload).get("final"):
                 payload = None
             payloads.append(payload)
-        for start in sorted({n.start for n, p in zip(wanted, payloads, strict=True) if p is None}):
-            group = [i for i, (n, p) in enumerate(zip(wanted, payloads, strict=True))
-                     if p is None and n.start == start]
+        lacking = [i for i, p in enumerate(payloads) if p is None]
+        kinds = dict.fromkeys((wanted[i].start, wanted[i].parameterisation) for i in lacking)
+        for start, how in sorted(kinds, key=lambda kind: kind[0]):
+            group = [i for i in lacking
+                     if (wanted[i].start, wanted[i].parameterisation) == (start, how)]
             for i, payload in zip(group, self._train_group([wanted[i] for i in group], desc),
                                   strict=True):
                 payloads[i] = payload
+        if self.observer is not None:
+            self.observer.on_step(self, desc, networks, len(lacking), time.perf_counter() - began)
         return payloads
 
     def restore(self, net: Network, stored: dict) -> dict:
@@ -222,7 +314,7 @@ class Runner:
                          {name: tuple(m.shape) for name, m in self.dense_mask.items()},
                          tuple(members), tuple(Keep(n.snapshots, n.keep_final) for n in networks),
                          tuple(n.labels["trial"] for n in networks), networks[0].start,
-                         self.speed, desc)
+                         self.speed, desc, networks[0].parameterisation)
         payloads: list[dict | None] = [None] * len(networks)
 
         def deliver(indices: list[int], results: list[dict], record: dict) -> None:
@@ -274,7 +366,10 @@ class Runner:
                                    else init, final=parent_payloads[t]["final"],
                                    mask=ticket_mask(t), seed=seed, fresh_init=self.fresh_init)
             state, mask = VARIANTS[variant](context)
-            return Member(state, mask, data_seed(hp, t))
+            # the pruned weights' values, decided from the init and the weights the mask was
+            # pruned from (None: zeros)
+            frozen = MASK0[self.mask0](init, parent_payloads[t]["final"], mask)
+            return Member(state, mask, data_seed(hp, t), frozen)
 
         networks = []
         for variant in ("ticket", *hp.controls):
@@ -284,7 +379,8 @@ class Runner:
                     "rewind_of": self.store.key_id(dense[t].key), "iteration": k}
                 mask = {"pruned_from": self.store.key_id(parents[t].key), **pruned}
                 identity = {"start": start, "mask": mask, "variant": variant, "seed": seed,
-                            "data_seed": data_seed(hp, t)}
+                            "data_seed": data_seed(hp, t)} | (
+                    {"mask0": self.mask0} if self.mask0 != "zero" else {})
                 networks.append(self.network(
                     f"rounds-{level:g}", identity,
                     {"trial": t, "level": level, "variant": variant},
@@ -293,14 +389,18 @@ class Runner:
         return networks
 
     def schedule(self, method: str) -> list[tuple[float, float, float]]:
-        """(level, parent level, rounds) of each pruning step: IMP prunes each level from the
-        one before by one round; one-shot prunes each target straight from the dense net."""
+        """(level, parent level, rounds) of each pruning step: IMP prunes each ``every``-th
+        level from the one trained before by ``every`` rounds; one-shot prunes each target
+        straight from the dense net."""
         if method == "imp":
-            return [(level, level - 1, 1) for level in range(1, self.hp.levels + 1)]
+            e = self.every
+            return [(level, level - e, e) for level in range(e, self.hp.levels + 1, e)]
         return [(rounds, 0, rounds) for rounds in self.hp.oneshot_rounds]
 
     def run(self, method: str) -> ExperimentResult:
         """The experiment ``method`` ("imp" or "oneshot"): the dense level, then the schedule."""
+        if self.observer is not None:
+            self.observer.on_run_start(self, method)
         dense = self.dense_networks()
         networks, payloads = {0: dense}, {0: self.train_many(dense, "level 0 (dense)")}
         # under ray the executor's bar counts this experiment's networks instead

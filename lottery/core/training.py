@@ -17,6 +17,10 @@ Protocol points kept here:
 - early stopping selects the evaluation with the lowest *validation* loss, never test accuracy;
   the test accuracy reported for it comes from a device-side copy of the weights at that point;
 - the hot loop does no host synchronisation: evaluation results stay on the device until the end.
+
+A :class:`Parameterisation` trains something else in place of the weights through the same loop
+(optimizer, batches, evaluation points, early stopping, checkpoints): a learned supermask's
+scores over frozen weights (Zhou et al. 2019, :mod:`lottery.studies.deconstruct.supermask`).
 """
 
 from __future__ import annotations
@@ -25,14 +29,16 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from lottery.core.hparams import ModelHparams, TrainingHparams
+from lottery.core.store import atomic_save, describe, set_aside
 from lottery.engine import optimizers, sparse
 from lottery.engine.data import DataBundle, MemberBatches, Split, evaluation_batches
 from lottery.engine.masks import Mask, stack
@@ -86,14 +92,16 @@ DEFAULT_SPEED = SpeedOptions()
 
 @dataclass
 class Member:
-    """One network to train: its starting weights, its mask (None = dense), its data order, and
-    the fixed values its pruned weights hold (None = zeros; entries under kept weights are
-    ignored)."""
+    """One network to train: its starting weights, its mask (None = dense), its data order, the
+    fixed values its pruned weights hold (None = zeros; entries under kept weights are
+    ignored), and the seed of its own random draws beyond the data order (a learned
+    supermask's mask samples)."""
 
     state: State
     mask: Mask | None
     data_seed: int
     frozen: State | None = None
+    sample_seed: int = 0
 
 
 @dataclass
@@ -102,6 +110,25 @@ class TrainResult:
     summary: pd.DataFrame          # one row per member: early stop and final metrics
     final_states: list[State]
     snapshots: dict[int, list[State]]
+    # per member, the mask training chose (a learned supermask's sample; None: the members'
+    # own) and what else the store keeps of it (its scores)
+    masks: list[Mask] | None = None
+    extras: list[dict] = field(default_factory=list)
+
+
+class Parameterisation(Protocol):
+    """What :func:`train` optimises in place of the members' weights: the module it trains
+    (built around the K-member model holding the members' weights, its parameters that take a
+    gradient the ones trained), what happens before each evaluation point, and the result
+    it ends with (from the early-stop snapshot in ``loop``). Hashable and picklable: a
+    :class:`~lottery.core.executors.GroupTask` carries it to a worker."""
+
+    def module(self, model: LotteryModel, members: Sequence[Member]) -> nn.Module: ...
+
+    def before_record(self, module: nn.Module) -> None: ...
+
+    def finish(self, module: nn.Module, data: DataBundle, loop: LoopState,
+               eval_batch_size: int, autocast) -> TrainResult: ...
 
 
 def default_device() -> torch.device:
@@ -311,7 +338,8 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
           *, device: torch.device | str | None = None, start_iteration: int = 0,
           snapshot_at: Sequence[int] = (), checkpoint: Path | None = None,
           checkpoint_every: int = 0, speed: SpeedOptions = DEFAULT_SPEED,
-          eval_batch_size: int = 5000, progress: bool = True, desc: str = "train") -> TrainResult:
+          eval_batch_size: int = 5000, progress: bool = True, desc: str = "train",
+          parameterisation: Parameterisation | None = None) -> TrainResult:
     """Train ``members`` together from ``start_iteration`` to ``hp.iterations``.
 
     ``snapshot_at``: iterations whose weights are returned (e.g. rewind points).
@@ -319,6 +347,7 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
     exists at the start, training resumes from it and gives the same result as an
     uninterrupted run (the caller deletes it once the result is stored).
     ``speed``: see :class:`SpeedOptions`; ``benchmarks/`` measures what each buys.
+    ``parameterisation``: train that instead of the weights (see :class:`Parameterisation`).
     """
     device = torch.device(device) if device is not None else default_device()
     if data.train.x.device.type != device.type:
@@ -327,10 +356,14 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
         raise ValueError(f"start_iteration must be in [0, {hp.iterations}), got {start_iteration}")
     check_memory(model_hp, data, len(members), device)
     model, masked_params, masks, frozen = _build(model_hp, data, members, device, speed)
+    if parameterisation is not None:  # the weights stay as built: nothing to mask in the loop
+        model = parameterisation.module(model, members)
+        masked_params, masks, frozen = [], [], None
     sparse_layers = sparse.setup(model, masked_params, masks, frozen, speed, hp,
                                  data.input_shape, device, eval_batch=eval_batch_size)
     masked_params, masks, frozen = sparse_layers.dense_rest(masked_params, masks, frozen)
-    optimizer = make_optimizer(sparse_layers.parameters(model), hp, device, speed.kernel)
+    optimizer = make_optimizer([p for p in sparse_layers.parameters(model) if p.requires_grad],
+                               hp, device, speed.kernel)
     batches = MemberBatches(data.train, [m.data_seed for m in members], hp.batch_size,
                             augment=data.augment)
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if speed.bf16
@@ -343,14 +376,14 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
         try:
             _load_checkpoint(checkpoint, model, optimizer, loop, device)
         except CheckpointError as error:  # set it aside and start afresh (it moved away)
-            from lottery.core.store import set_aside
 
             set_aside(Path(checkpoint), f"checkpoint unusable ({error})",
                       then="training from the start of this run")
             return train(model_hp, hp, data, members, device=device,
                          start_iteration=start_iteration, snapshot_at=snapshot_at,
                          checkpoint=checkpoint, checkpoint_every=checkpoint_every, speed=speed,
-                         eval_batch_size=eval_batch_size, progress=progress, desc=desc)
+                         eval_batch_size=eval_batch_size, progress=progress, desc=desc,
+                         parameterisation=parameterisation)
     snapshot_at, resumed_at = set(snapshot_at), loop.iteration
 
     bar = tqdm(total=hp.iterations - start_iteration, initial=loop.iteration - start_iteration,
@@ -360,6 +393,8 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
         loop.iteration = iteration
         if loop.next_point < len(loop.points) and loop.points[loop.next_point] == iteration:
             sparse_layers.to_dense()  # the reads below see the dense weights
+            if parameterisation is not None:
+                parameterisation.before_record(model)
             record(model, data, hp, loop, iteration, eval_batch_size, autocast)
         if iteration in snapshot_at and iteration not in loop.snapshots:
             sparse_layers.to_dense()
@@ -381,7 +416,11 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
             bar.update(iteration + 1 - bar.n - start_iteration)
     bar.close()
     sparse_layers.to_dense()
+    if parameterisation is not None:
+        parameterisation.before_record(model)
     record(model, data, hp, loop, hp.iterations, eval_batch_size, autocast)
+    if parameterisation is not None:
+        return parameterisation.finish(model, data, loop, eval_batch_size, autocast)
     return _finish(model, data, hp, loop, eval_batch_size, autocast)
 
 
@@ -422,15 +461,20 @@ def _finish(model: LotteryModel, data: DataBundle, hp: TrainingHparams, loop: Lo
                    final_states)
 
 
-def _result(loop: LoopState, es_test_loss, es_test_acc, final_train_acc,
-            final_states) -> TrainResult:
+def history_frame(loop: LoopState) -> pd.DataFrame:
+    """The evaluation history: one row per member x evaluation point, iteration + METRICS."""
     history = loop.history.cpu()
     rows = []
     for j, iteration in enumerate(loop.points):
         for k in range(history.shape[2]):
             rows.append({"member": k, "iteration": iteration,
                          **{m: float(history[j, i, k]) for i, m in enumerate(METRICS)}})
-    frame = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def _result(loop: LoopState, es_test_loss, es_test_acc, final_train_acc,
+            final_states) -> TrainResult:
+    frame = history_frame(loop)
     last = frame[frame.iteration == loop.points[-1]].set_index("member")
     summary = pd.DataFrame({
         "member": range(len(final_states)),
@@ -446,8 +490,6 @@ def _result(loop: LoopState, es_test_loss, es_test_acc, final_train_acc,
 
 
 def _save_checkpoint(path: Path, model, optimizer, loop: LoopState) -> None:
-    from lottery.core.store import atomic_save
-
     atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                  "loop": loop.state_dict()}, Path(path))
 
@@ -462,8 +504,6 @@ def _load_checkpoint(path: Path, model, optimizer, loop: LoopState, device) -> N
         sparse.check_optimizer_state(optimizer)
         loop.load_state_dict(saved["loop"])
     except Exception as error:
-        from lottery.core.store import describe
-
         raise CheckpointError(describe(error)) from error
 
 

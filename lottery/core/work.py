@@ -1,7 +1,7 @@
 """What an experiment would train, named without weights: its steps, the batched calls the
 store still lacks, evaluations without training, and the sizes of the data they run on.
 
-The estimate (:mod:`lottery.run.estimate`), the progress lines (:mod:`lottery.core.progress`)
+The estimate (:mod:`lottery.run.estimate`), the progress lines (:mod:`lottery.run.progress`)
 and each study's network listing (``networks.py`` of each study folder) all walk these, so a
 network is named the same way wherever it is priced.
 """
@@ -71,9 +71,11 @@ def sized_data(d: DataHparams) -> SizedData:
                      spec.num_classes, spec.augment, spec.synthetic)
 
 
-def offline_runner(hp: ExperimentHparams, store: RunStore) -> Runner:
-    """A runner that can name its networks without loading data (it must not train)."""
-    return Runner(hp, store=store, device="cpu", data=sized_data(hp.data), progress=False)
+def offline_runner(hp: ExperimentHparams, store: RunStore, **values) -> Runner:
+    """A runner that can name its networks without loading data (it must not train);
+    ``values``: the runner's own (``order``, ``mask0``, ``every``)."""
+    return Runner(hp, store=store, device="cpu", data=sized_data(hp.data), progress=False,
+                  **values)
 
 
 # --- the networks an experiment trains ---------------------------------------------------------

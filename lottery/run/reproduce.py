@@ -35,11 +35,11 @@ import nbformat
 
 from lottery.core.hparams import HparamError
 from lottery.core.presets import PROFILES
-from lottery.core.progress import PROGRESS_ENV
 from lottery.engine.data import DATA_ENV
 from lottery.run import plans, record
 from lottery.run import store_command as housekeeping
 from lottery.run.estimate import duration, over_budget, parse_duration
+from lottery.run.progress import PROGRESS_ENV
 from lottery.run.session import (
     PROFILE_ENV,
     _checked_device,

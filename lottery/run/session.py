@@ -37,7 +37,6 @@ from lottery.core.presets import (
     SYNTHETIC_STAND_IN,
     experiment_hparams,  # noqa: F401 (the notebooks' and tests' facade)
 )
-from lottery.core.progress import ProgressRunner
 from lottery.core.provenance import project_root, provenance
 from lottery.core.store import RUNS_ENV, RunStore
 from lottery.engine.data import DATASETS, DataBundle, DataUnavailable, load, offline, shown
@@ -45,11 +44,11 @@ from lottery.engine.data import data_root as resolve_data_root
 from lottery.engine.download import ensure, real_data_available  # noqa: F401 (notebooks use it)
 from lottery.engine.models import REGISTRY, build, weight_counts
 from lottery.run import estimate, plans, record
+from lottery.run.progress import reporting
 from lottery.studies.cheap.study import run
 from lottery.studies.deconstruct import supermask
-from lottery.studies.deconstruct.study import ProgressDeconstructRunner, sweep, untrained_accuracy
+from lottery.studies.deconstruct.study import sweep, untrained_accuracy
 from lottery.studies.stability.study import (
-    ProgressOrderRunner,
     StabilityStudy,
     make_plan,
     study_hparams,
@@ -249,14 +248,20 @@ class Session:
                   lrs=[float(lr) for lr in lrs])
         return sweep_lr(self.runner, hp, lrs)
 
-    def runner(self, hp: ExperimentHparams, label: str = "") -> Runner:
-        """A runner reporting its progress (bars in Jupyter, log lines under reproduce)."""
+    def runner(self, hp: ExperimentHparams, label: str = "", **values) -> Runner:
+        """A runner reporting its progress (bars in Jupyter, log lines under reproduce);
+        ``values``: the runner's own (``order``, ``mask0``, ``every``)."""
         # under ray this process only prunes and stores: its data stays on the CPU
         device = self.device if self.executor.name == "local" else "cpu"
+        return Runner(hp, store=self.store, device=device,
+                      data=_data(hp.data, device, self.data_root), executor=self.executor,
+                      **self._reporting(label), **values)
+
+    def _reporting(self, label: str) -> dict:
+        """The runner options of this session's progress reporting (see
+        :func:`lottery.run.progress.reporting`), time left from its device's calibrations."""
         calibration = Calibration(self.store.root, self.device, measure_cost=None)
-        return ProgressRunner(hp, label=label, cost_of=calibration.cost, store=self.store,
-                              device=device, data=_data(hp.data, device, self.data_root),
-                              executor=self.executor)
+        return reporting(label, calibration.cost)
 
     def _ran(self, kind: str, preset: str, overrides: dict, **extra) -> None:
         record.append("experiments", {"kind": kind, "preset": preset, "overrides": overrides,
@@ -340,22 +345,15 @@ class Session:
                          points=line_points, info_inputs=info_inputs, info_bins=info_bins)
         device = self.device if self.executor.name == "local" else "cpu"  # as runner()
         return StabilityStudy(hp, plan, data=_data(hp.data, device, self.data_root),
-                              store=self.store, device=device,
-                              runner_class=ProgressOrderRunner, label=f"stability {preset}",
-                              executor=self.executor)
+                              store=self.store, device=device, executor=self.executor,
+                              **self._reporting(f"stability {preset}"))
 
     # --- Deconstructing lottery tickets (Zhou et al. 2019; notebook 04) -----------------------
     def deconstruct_runner(self, hp: ExperimentHparams, every: int = 1, mask0: str = "zero",
-                           label: str = ""):
-        """A :class:`~lottery.studies.deconstruct.study.DeconstructRunner` of ``hp`` on this session,
-        reporting its progress as :meth:`runner`'s do."""
-        device = self.device if self.executor.name == "local" else "cpu"
-        calibration = Calibration(self.store.root, self.device, measure_cost=None)
-        return ProgressDeconstructRunner(hp, every=every, mask0=mask0, label=label,
-                                         cost_of=calibration.cost, store=self.store,
-                                         device=device,
-                                         data=_data(hp.data, device, self.data_root),
-                                         executor=self.executor)
+                           label: str = "") -> Runner:
+        """A runner of ``hp`` training every ``every``-th IMP level with the mask-0 action
+        ``mask0`` (Zhou et al.; see :mod:`lottery.studies.deconstruct.study`)."""
+        return self.runner(hp, label, every=every, mask0=mask0)
 
     def criteria(self, preset: str, criteria: Sequence[str], every: int = 1,
                  **overrides) -> dict[str, ExperimentResult]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lottery.core.experiments import Runner
 from lottery.core.hparams import ExperimentHparams
 from lottery.core.store import RunStore
 from lottery.core.work import (
@@ -12,16 +13,15 @@ from lottery.core.work import (
     data_sizes,
     merged,
     offline_runner,
-    sized_data,
     steps,
 )
 from lottery.studies.deconstruct import supermask
-from lottery.studies.deconstruct.study import STARTS, DeconstructRunner
+from lottery.studies.deconstruct.study import STARTS
 
 
-def _deconstruct(hp: ExperimentHparams, store: RunStore, every: int, mask0: str = "zero"):
-    return DeconstructRunner(hp, every=every, mask0=mask0, store=store, device="cpu",
-                             data=sized_data(hp.data), progress=False)
+def _deconstruct(hp: ExperimentHparams, store: RunStore, every: int,
+                 mask0: str = "zero") -> Runner:
+    return offline_runner(hp, store, every=every, mask0=mask0)
 
 
 def criteria_work(item: Planned, hparams: Hparams, store: RunStore) -> Work:

@@ -6,10 +6,11 @@ variants of :data:`lottery.engine.variants.VARIANTS`) and a *mask-0 action* (wha
 hold while training: :data:`lottery.engine.mask0_actions.MASK0`), and find *supermasks*: masks that make an
 untrained network far better than chance.
 
-- :class:`DeconstructRunner` is the experiment runner with two options: ``every`` (draw every
-  n-th IMP level, pruning n rounds at a time, so a quick sweep reaches the same sparsity in
-  fewer trainings) and ``mask0`` (the pruned weights of every level's networks frozen by that
-  action; part of the stored identity, absent for ``zero``).
+- The experiment runner takes two values for these studies
+  (:class:`~lottery.core.experiments.Runner`): ``every`` (draw every n-th IMP level, pruning n
+  rounds at a time, so a quick sweep reaches the same sparsity in fewer trainings) and ``mask0``
+  (the pruned weights of every level's networks frozen by that action; part of the stored
+  identity, absent for ``zero``).
 - :func:`sweep` runs several IMP lineages (criteria, mask-0 actions) that share the dense runs,
   training each level's networks of every lineage together.
 - :func:`untrained_accuracy` evaluates one-shot masks on the untrained network (iteration 0),
@@ -28,16 +29,14 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from lottery.core.experiments import Network, Runner, control_seed, init_seed
-from lottery.core.hparams import ExperimentHparams, HparamError
+from lottery.core.experiments import Runner, control_seed, init_seed
+from lottery.core.hparams import HparamError
 from lottery.core.presets import PROFILES
-from lottery.core.progress import ProgressRunner
 from lottery.core.results import ExperimentResult
 from lottery.core.training import evaluate
 from lottery.engine import mask1_actions as mask1
 from lottery.engine import pruning
 from lottery.engine.mask0_actions import MASK0
-from lottery.engine.mask0_actions import check as check_mask0
 from lottery.engine.masks import Mask
 from lottery.engine.members import State, load_member_state
 from lottery.engine.models import build
@@ -49,56 +48,6 @@ ZHOU_CRITERIA = ("large_final", "small_final", "large_init", "small_init",
 MASK1_ACTIONS = ("reinit", "reshuffle", "signed_constant", "random_signs", "random_magnitudes")
 SUPERMASK_CRITERIA = ("large_final", "large_final_same_sign", "magnitude_increase", "random")
 STARTS = ("init", "signed_constant")  # the untrained weights a supermask is applied to
-
-
-class DeconstructRunner(Runner):
-    """A :class:`Runner` whose IMP trains every ``every``-th level (``every`` rounds of pruning
-    per step) and whose pruned weights follow the mask-0 action ``mask0``."""
-
-    def __init__(self, hp: ExperimentHparams, *, every: int = 1, mask0: str = "zero",
-                 **options):
-        check_mask0(mask0)
-        if not (isinstance(every, int) and every >= 1 and hp.levels % every == 0):
-            raise HparamError(f"every must be a positive integer dividing levels ({hp.levels});"
-                              f" got {every!r}")
-        if mask0 != "zero" and hp.controls:
-            raise HparamError(f"mask0 {mask0!r} freezes the ticket's pruned weights; train it "
-                              f"without controls (got controls {hp.controls})")
-        super().__init__(hp, **options)
-        self.every, self.mask0 = every, mask0
-
-    def schedule(self, method: str) -> list[tuple[float, float, float]]:
-        if method != "imp" or self.every == 1:
-            return super().schedule(method)
-        e = self.every
-        return [(level, level - e, e) for level in range(e, self.hp.levels + 1, e)]
-
-    def level_networks(self, level, rounds, parents, parent_payloads, dense, dense_payloads):
-        networks = super().level_networks(level, rounds, parents, parent_payloads, dense,
-                                          dense_payloads)
-        if self.mask0 == "zero":
-            return networks
-        return [self.frozen(net, parent_payloads) for net in networks]
-
-    def frozen(self, net: Network, parent_payloads: Sequence[dict]) -> Network:
-        """``net`` with its pruned weights frozen by this runner's mask-0 action, decided from
-        the trial's init and the trained weights its mask was pruned from (read only when the
-        network is built: an estimate lists networks without their parents' payloads)."""
-        trial = net.labels["trial"]
-        action = MASK0[self.mask0]
-
-        def build_member():
-            member = net.build()
-            init = self.fresh_init(init_seed(self.hp, trial))
-            member.frozen = action(init, parent_payloads[trial]["final"], member.mask)
-            return member
-        identity = {k: v for k, v in net.key.items() if k != "recipe"} | {"mask0": self.mask0}
-        return self.network(net.path[0].rsplit("/", 1)[1], identity, net.labels, build_member,
-                            start=net.start, snapshots=net.snapshots, keep_final=net.keep_final)
-
-
-class ProgressDeconstructRunner(DeconstructRunner, ProgressRunner):
-    """A :class:`DeconstructRunner` reporting its steps as the notebooks' runners do."""
 
 
 def sweep(runners: Mapping[str, Runner], method: str = "imp",

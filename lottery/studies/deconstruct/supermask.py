@@ -7,43 +7,44 @@ score ``s``. A forward pass in training samples the mask ``m ~ Bernoulli(sigmoid
 trains the scores. Evaluation also samples the mask (one sample per evaluation point; the test
 accuracy at the early-stop point is the mean over ``samples`` masks), as Zhou et al. do.
 
-Early stopping selects the evaluation with the lowest validation loss, through the training
-engine's :func:`~lottery.core.training.record` and :class:`~lottery.core.training.LoopState`. Each trial's
-supermask is one entry of the run store (stage ``supermask``), keyed by the recipe (the scores'
-Adam schedule as the training hyperparameters), the weights, the score init and the seeds.
-Members are sampled from their own generators, so a network does not depend on its batch.
+The scores train through the training engine itself (:func:`lottery.core.training.train` with
+the :class:`LearnedSupermask` parameterisation: the same batches, optimizer, evaluation points,
+early stopping on the lowest validation loss, and checkpoints, the mask generators included)
+and through the runner's :meth:`~lottery.core.experiments.Runner.train_many`, so on its executor
+(Ray included) and with its progress reporting. Each trial's supermask is one entry of the run
+store (stage ``supermask``), keyed by the recipe (the scores' Adam schedule as the training
+hyperparameters), the weights, the score init, the samples and the seeds; it keeps the scores,
+the first sampled test mask (its ``density:<layer>``) and the expected density (``density``:
+mean sigmoid of the scores). Members are sampled from their own generators, so a network does
+not depend on its batch.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
 from lottery.core.experiments import Network, Runner, data_seed, init_seed
-from lottery.core.hparams import ExperimentHparams, HparamError, ModelHparams, TrainingHparams
-from lottery.core.provenance import provenance
+from lottery.core.hparams import ExperimentHparams, HparamError, TrainingHparams
 from lottery.core.results import ExperimentResult, experiment_tables
 from lottery.core.training import (
-    METRICS,
     LoopState,
+    Member,
+    TrainResult,
     evaluate,
-    evaluation_iterations,
-    make_optimizer,
+    history_frame,
     model_tensors,
-    record,
 )
 from lottery.engine import mask1_actions as mask1
-from lottery.engine.data import DataBundle, MemberBatches
+from lottery.engine.data import DataBundle
 from lottery.engine.masks import Mask
-from lottery.engine.members import State, load_member_state
-from lottery.engine.models import LotteryModel, build
+from lottery.engine.members import State, member_state
+from lottery.engine.models import LotteryModel
 
 WEIGHTS = ("signed_constant", "init")  # what the frozen prunable weights hold
 DEFAULT_LR = 0.1  # Adam on the scores (calibrated on MNIST; Zhou et al. use SGD at lr 100)
@@ -118,100 +119,71 @@ class SupermaskNet(nn.Module):
         gated = {n: weights[n] * m for n, m in zip(self.names, masks, strict=True)}
         return functional_call(self.inner, gated, (x,))
 
+    def get_extra_state(self) -> dict:
+        """The mask generators' states: a checkpoint resumes the same samples."""
+        return {"train": [g.get_state() for g in self.train_draws],
+                "eval": [g.get_state() for g in self.eval_draws]}
+
+    def set_extra_state(self, state: dict) -> None:
+        for g, saved in zip(self.train_draws + self.eval_draws, state["train"] + state["eval"],
+                            strict=True):
+            g.set_state(saved.cpu())
+
     def density(self) -> Tensor:
         """Per member, the expected fraction of prunable weights kept: mean of sigmoid(s)."""
         kept = sum(torch.sigmoid(s.detach()).flatten(1).sum(1) for s in self.scores)
         return kept / sum(s[0].numel() for s in self.scores)
 
 
-@dataclass
-class SupermaskMember:
-    """One supermask to train: the frozen weights (a full state) and its seeds."""
+@dataclass(frozen=True)
+class LearnedSupermask:
+    """Scores trained in place of the weights: the
+    :class:`~lottery.core.training.Parameterisation` :func:`~lottery.core.training.train` takes.
+    Its members start from their frozen weights (a full state, mask None) and sample their
+    masks from their ``sample_seed``; ``samples`` masks are drawn for the test accuracy at the
+    early-stop point."""
 
-    weights: State
-    data_seed: int
-    sample_seed: int
+    score_init: float = 0.0
+    samples: int = 10
 
+    def module(self, model: LotteryModel, members: Sequence[Member]) -> SupermaskNet:
+        return SupermaskNet(model, self.score_init, [m.sample_seed for m in members])
 
-def build_net(model_hp: ModelHparams, data: DataBundle, members: Sequence[SupermaskMember],
-              score_init: float, device: torch.device) -> SupermaskNet:
-    inner = build(model_hp.name, seeds=[0] * len(members), input_shape=data.input_shape,
-                  num_classes=data.num_classes, **model_hp.options())
-    for k, member in enumerate(members):
-        load_member_state(inner, k, member.weights)
-    return SupermaskNet(inner.to(device), score_init, [m.sample_seed for m in members])
+    def before_record(self, net: SupermaskNet) -> None:
+        net.resample_eval_masks()  # one mask sample per evaluation point
 
-
-def train_supermasks(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle,
-                     members: Sequence[SupermaskMember], *, device: torch.device | str,
-                     score_init: float = 0.0, samples: int = 10,
-                     eval_batch_size: int = 5000) -> list[dict]:
-    """Train the members' scores together; per member the stored payload (summary, history,
-    early-stop scores, the first sampled test mask)."""
-    device = torch.device(device)
-    net = build_net(model_hp, data, members, score_init, device)
-    optimizer = make_optimizer(net.scores.parameters(), hp, device)  # the engine's exact Adam
-    batches = MemberBatches(data.train, [m.data_seed for m in members], hp.batch_size,
-                            augment=data.augment)
-    loop = LoopState.fresh(net, evaluation_iterations(hp, 0), 0)
-    net.train()
-    for iteration in range(hp.iterations):
-        if loop.points[loop.next_point] == iteration:
-            net.resample_eval_masks()
-            record(net, data, hp, loop, iteration, eval_batch_size)
-        x, y = batches.get(iteration)
-        logits = net(x)
-        per_example = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
-        member_loss = per_example.view(net.members, -1).mean(1)
-        optimizer.zero_grad(set_to_none=True)
-        member_loss.sum().backward()
-        optimizer.step()
+    def finish(self, net: SupermaskNet, data: DataBundle, loop: LoopState,
+               eval_batch_size: int, autocast=None) -> TrainResult:
+        """Restore the early-stop scores; test accuracy over ``samples`` sampled masks, the
+        first of them kept as each member's mask."""
         with torch.no_grad():
-            loop.running[0] += member_loss.detach()
-            loop.running[1] += (logits.argmax(-1) == y).float().mean(1)
-        loop.running_steps += 1
-    net.resample_eval_masks()
-    record(net, data, hp, loop, hp.iterations, eval_batch_size)
-    return _finish(net, data, loop, samples, eval_batch_size)
-
-
-def _finish(net: SupermaskNet, data: DataBundle, loop: LoopState, samples: int,
-            eval_batch_size: int) -> list[dict]:
-    """Restore the early-stop scores; test accuracy over ``samples`` sampled masks."""
-    history = loop.history.cpu()
-    with torch.no_grad():
-        for name, t in model_tensors(net).items():
-            t.copy_(loop.best[name])
-    density = net.density().cpu()
-    losses, accs, first_masks = [], [], None
-    for _ in range(samples):
-        net.resample_eval_masks()
-        first_masks = first_masks or [m.detach().cpu().bool() for m in net.eval_masks()]
-        loss, acc = evaluate(net, data.test, eval_batch_size)
-        losses.append(loss.cpu())
-        accs.append(acc.cpu())
-    loss, acc = torch.stack(losses).mean(0), torch.stack(accs).mean(0)
-    payloads = []
-    for k in range(net.members):
-        rows = _history_rows(loop, history, k)
-        summary = {"early_stop_iteration": int(loop.best_iteration[k]),
-                   "early_stop_val_loss": float(loop.best_val[k]),
-                   "early_stop_test_loss": float(loss[k]), "early_stop_test_acc": float(acc[k]),
-                   "final_val_loss": rows["val_loss"][-1], "final_test_acc": rows["test_acc"][-1],
-                   "density": float(density[k])}
-        mask = Mask({n: m[k] for n, m in zip(net.names, first_masks, strict=True)})
-        summary |= {f"sampled_density:{n}": v for n, v in mask.layer_density().items()}
-        payloads.append({"summary": summary, "history": rows, "mask": mask.pack(),
-                         "scores": {n: s[k].detach().cpu().clone()
-                                    for n, s in zip(net.names, net.scores, strict=True)}})
-    return payloads
-
-
-def _history_rows(loop: LoopState, history: Tensor, k: int) -> dict[str, list]:
-    rows = {"iteration": list(loop.points)}
-    rows |= {m: [float(history[j, i, k]) for j in range(len(loop.points))]
-             for i, m in enumerate(METRICS)}
-    return rows
+            for name, t in model_tensors(net).items():
+                t.copy_(loop.best[name])
+        density = net.density().cpu()
+        losses, accs, first_masks = [], [], None
+        for _ in range(self.samples):
+            net.resample_eval_masks()
+            first_masks = first_masks or [m.detach().cpu().bool() for m in net.eval_masks()]
+            loss, acc = evaluate(net, data.test, eval_batch_size, autocast)
+            losses.append(loss.cpu())
+            accs.append(acc.cpu())
+        loss, acc = torch.stack(losses).mean(0), torch.stack(accs).mean(0)
+        history = history_frame(loop)
+        last = history[history.iteration == loop.points[-1]].set_index("member")
+        members = range(net.members)
+        summary = pd.DataFrame({
+            "member": members, "early_stop_iteration": loop.best_iteration.cpu().tolist(),
+            "early_stop_val_loss": loop.best_val.cpu().tolist(),
+            "early_stop_test_loss": loss.tolist(), "early_stop_test_acc": acc.tolist(),
+            "final_val_loss": last.val_loss.tolist(), "final_test_acc": last.test_acc.tolist(),
+            "density": density.tolist()})
+        masks = [Mask({n: m[k] for n, m in zip(net.names, first_masks, strict=True)})
+                 for k in members]
+        scores = [{"scores": {n: s[k].detach().cpu().clone()
+                              for n, s in zip(net.names, net.scores, strict=True)}}
+                  for k in members]
+        weights = [member_state(net.inner, k) for k in members]  # frozen: as they started
+        return TrainResult(history, summary, weights, {}, masks, scores)
 
 
 # --- the stage --------------------------------------------------------------------------------
@@ -231,46 +203,40 @@ def hparams(hp: ExperimentHparams, lr: float = DEFAULT_LR,
 def run(runner: Runner, weights: str = "signed_constant", score_init: float = 0.0,
         samples: int = 10) -> ExperimentResult:
     """A learned supermask per trial of ``runner.hp`` (see :func:`hparams`), loaded from the
-    store when there, else trained (the missing trials together) and stored."""
+    store when there, else trained through the runner (the missing trials together, on its
+    executor) and stored."""
     if weights not in WEIGHTS:
         raise HparamError(f"supermask weights must be one of {', '.join(WEIGHTS)}; "
                           f"got {weights!r}")
     if not (isinstance(samples, int) and samples >= 1):
         raise HparamError(f"supermask samples must be a positive integer; got {samples!r}")
-    hp = runner.hp
     networks = supermask_networks(runner, weights, score_init, samples)
-    payloads = [runner.store.load(*n.path, n.key) for n in networks]
-    missing = [t for t, p in enumerate(payloads) if p is None]
-    if missing:
-        members = [SupermaskMember(fixed_weights(runner.fresh_init(init_seed(hp, t)),
-                                                 list(runner.kinds), weights),
-                                   data_seed(hp, t), init_seed(hp, t)) for t in missing]
-        began = time.perf_counter()
-        trained = train_supermasks(hp.model, hp.training, runner.data, members,
-                                   device=runner.device, score_init=score_init, samples=samples)
-        origin = provenance(runner.device, time.perf_counter() - began) | {
-            "trained_together": len(members)}
-        for t, payload in zip(missing, trained, strict=True):
-            runner.store.save(*networks[t].path, networks[t].key, payload, origin)
-            payloads[t] = payload
+    payloads = runner.train_many(networks, "learned supermask")
     results, histories = experiment_tables(
         [({"method": "supermask", **n.labels}, p) for n, p in zip(networks, payloads,
                                                                    strict=True)])
     masks = {(t, 0): Mask.unpack(p["mask"]) for t, p in enumerate(payloads)}
-    return ExperimentResult(hp, results, histories, masks, runner.data.description,
+    return ExperimentResult(runner.hp, results, histories, masks, runner.data.description,
                             runner.data.synthetic)
 
 
 def supermask_networks(runner: Runner, weights: str = "signed_constant",
                        score_init: float = 0.0, samples: int = 10) -> list[Network]:
-    """The stored identity of each trial's learned supermask (what :func:`run` loads or
-    trains; the estimate asks the store for the same)."""
-    hp = runner.hp
+    """Each trial's learned supermask: its stored identity (what :func:`run` loads or trains;
+    the estimate asks the store for the same) and its member, the frozen ``weights`` of the
+    trial's init, sampling its masks from the init seed."""
+    hp, how = runner.hp, LearnedSupermask(float(score_init), samples)
+
+    def member(t: int) -> Member:
+        seed = init_seed(hp, t)
+        return Member(fixed_weights(runner.fresh_init(seed), list(runner.kinds), weights), None,
+                      data_seed(hp, t), sample_seed=seed)
+
     return [runner.network("supermask", {
         "mode": "learned_supermask", "weights": weights, "score_init": float(score_init),
         "samples": samples, "init_seed": init_seed(hp, t), "data_seed": data_seed(hp, t)},
-        {"trial": t, "level": 0, "variant": "supermask"}, lambda: None)
-        for t in range(hp.trials)]
+        {"trial": t, "level": 0, "variant": "supermask"}, lambda t=t: member(t),
+        keep_final=False, parameterisation=how) for t in range(hp.trials)]
 
 
 def summary(result: ExperimentResult | pd.DataFrame) -> pd.DataFrame:

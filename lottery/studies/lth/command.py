@@ -14,7 +14,6 @@ from lottery.core import flags
 from lottery.core.experiments import Runner
 from lottery.core.jobs import DEFAULT_ROUNDS, Command, report_results, run_job
 from lottery.engine.mask0_actions import MASK0
-from lottery.studies.deconstruct.study import DeconstructRunner
 
 
 def _mask0_flags(parser: argparse.ArgumentParser, every: bool) -> None:
@@ -54,11 +53,9 @@ def _add_train(sub, shared: argparse.ArgumentParser, defaults) -> None:
 
 
 def _make(args: argparse.Namespace):
-    """The runner class: Zhou et al.'s options need the deconstructing runner."""
+    """The runner, with Zhou et al.'s values (every n-th level, a mask-0 action)."""
     every, mask0 = getattr(args, "every", 1), getattr(args, "mask0", "zero")
-    if every == 1 and mask0 == "zero":
-        return Runner
-    return lambda hp, **options: DeconstructRunner(hp, every=every, mask0=mask0, **options)
+    return lambda hp, **options: Runner(hp, every=every, mask0=mask0, **options)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,11 +9,12 @@ alone, it ends close to the dense network's final weights on the same mask. Fran
 test error along the line between them rises no higher than at its ends (instability = the
 barrier above the endpoints' mean).
 
-A *copy* is a network whose identity differs only in its data order: :func:`reordered` gives a
-network the data-order seed of copy ``order`` (shared by every trial; order 0 is each trial's
-own seed, which keeps every existing key unchanged) and adds ``data_order`` to its identity.
-:class:`OrderRunner` trains a whole IMP run on another data order, which is how two IMP runs
-differing *only* in data order, or (same order, two trials) *only* in init seed, are made.
+A *copy* is a network whose identity differs only in its data order:
+:meth:`~lottery.core.experiments.Runner.reordered` gives a network the data-order seed of copy
+``order`` (shared by every trial; order 0 is each trial's own seed, which keeps every existing
+key unchanged) and adds ``data_order`` to its identity. A runner of data order ``order``
+(``Runner(hp, order=1)``) trains a whole IMP run on it, which is how two IMP runs differing
+*only* in data order, or (same order, two trials) *only* in init seed, are made.
 
 :class:`StabilityStudy` holds one plan (levels, rewind points, points along each line) and
 trains everything it needs through the run store, IMP runs level by level and several runs
@@ -38,7 +39,6 @@ from lottery.claims.paper_values import STABILITY_LENET
 from lottery.core.experiments import Network, Runner, data_seed, mask_of
 from lottery.core.hparams import ExperimentHparams, HparamError, TrainingHparams
 from lottery.core.presets import PRESETS, scale_iterations
-from lottery.core.progress import ProgressRunner
 from lottery.core.store import RunStore
 from lottery.core.training import DEFAULT_SPEED, Member, SpeedOptions, evaluation_iterations
 from lottery.engine import analysis
@@ -49,57 +49,7 @@ from lottery.studies.stability.params import StabilityParams
 # the controls of the paper's stability table (the variants registry holds more)
 CONTROLS = ("reinit", "random_mask")
 
-ORDER_BASE = 10**12  # copy seeds live far from the init, data and control seeds
 A, B = (0, 0), (0, 1)  # (k, data order) of the k = 0 IMP run and of its data-order twin
-
-# ------------------------------------------------------------------------------ copies
-
-
-def order_seed(hp: ExperimentHparams, order: int) -> int:
-    """The data-order seed of copy ``order`` >= 1: the same for every trial of ``hp``."""
-    return ORDER_BASE + hp.seed * 1_000 + order
-
-
-def identity_of(net: Network) -> dict:
-    """What a network's key holds beyond the shared recipe."""
-    return {k: v for k, v in net.key.items() if k != "recipe"}
-
-
-def stage_of(net: Network) -> str:
-    return net.path[0].rsplit("/", 1)[-1]
-
-
-def reordered(runner: Runner, net: Network, order: int) -> Network:
-    """``net`` trained on data order ``order`` instead: the same start, mask and variant (the
-    same network when ``order`` is 0)."""
-    if order == 0:
-        return net
-    seed = order_seed(runner.hp, order)
-    identity = identity_of(net) | {"data_seed": seed, "data_order": order}
-
-    def build() -> Member:
-        return replace(net.build(), data_seed=seed)
-
-    return Runner.network(runner, stage_of(net), identity, net.labels, build, start=net.start,
-                          snapshots=net.snapshots, keep_final=net.keep_final)
-
-
-class OrderRunner(Runner):
-    """A :class:`Runner` whose every network trains on data order ``order`` (0: the trials'
-    own, so its networks are exactly the plain runner's)."""
-
-    def __init__(self, hp: ExperimentHparams, order: int = 0, **options):
-        self.order = order
-        super().__init__(hp, **options)
-
-    def network(self, stage: str, identity: dict, labels: dict, build, **options) -> Network:
-        net = Runner.network(self, stage, identity, labels, build, **options)
-        return reordered(self, net, self.order)
-
-
-class ProgressOrderRunner(OrderRunner, ProgressRunner):
-    """An :class:`OrderRunner` reporting its steps as the notebooks' runners do."""
-
 
 # ------------------------------------------------------------------------------- the plan
 
@@ -243,17 +193,16 @@ class StabilityStudy:
     def __init__(self, hp: ExperimentHparams, plan: StudyPlan, *, data: DataBundle,
                  store: RunStore | None = None, device: str | torch.device | None = None,
                  speed: SpeedOptions = DEFAULT_SPEED, progress: bool = False,
-                 runner_class: type[OrderRunner] | None = None, **runner_options):
+                 **runner_options):
         # the test set is evaluated at early stop and at the end only: no curve is drawn here
         self.hp = hp.replace(levels=plan.depth, controls=(), rewind_iteration=0,
                              training__test_curve=False)
         self.plan, self.data = plan, data
-        # runner_class/runner_options: how its runners report and where they train (the
-        # notebook's: progress lines and its executor)
+        # runner_options: how its runners report and where they train (the notebook's: its
+        # progress observer and its executor)
         self.options = {"store": store or RunStore(), "device": device, "data": data,
                         "speed": speed, "progress": progress, **runner_options}
-        self.runner_class = runner_class or OrderRunner
-        self._runners: dict[tuple, OrderRunner] = {}
+        self._runners: dict[tuple, Runner] = {}
         self._chains: dict[tuple[int, int], Chain] | None = None
         self._pairs: list[Pair] | None = None
         self._payloads: dict[tuple[str, str], dict] = {}
@@ -263,15 +212,16 @@ class StabilityStudy:
         """The binned information plane is defined here for LeNet's fc layers only."""
         return self.hp.model.name == "lenet"
 
-    def runner(self, k: int = 0, order: int = 0, controls: tuple[str, ...] = ()) -> OrderRunner:
+    def runner(self, k: int = 0, order: int = 0, controls: tuple[str, ...] = ()) -> Runner:
+        """The runner of rewind point ``k``, data order ``order`` and ``controls``."""
         key = (k, order, controls)
         if key not in self._runners:
             hp = self.hp.replace(rewind_iteration=k, controls=controls)
-            self._runners[key] = self.runner_class(hp, order=order, **self.options)
+            self._runners[key] = Runner(hp, order=order, **self.options)
         return self._runners[key]
 
     @property
-    def base(self) -> OrderRunner:
+    def base(self) -> Runner:
         return self.runner()
 
     def snapshots(self, level: int, variant: str, trial: int) -> tuple[int, ...]:
@@ -353,7 +303,7 @@ class StabilityStudy:
                                                  strict=True)):
             copy = self._dense_from(dense, payload, k, t)
             pairs.append(Pair(k, 0, "dense", t, (copy, replace(
-                reordered(self.base, copy, 1), snapshots=())), None))
+                self.base.reordered(copy, 1), snapshots=())), None))
         return pairs
 
     def _dense_from(self, dense: Network, payload: dict, k: int, t: int) -> Network:
@@ -377,7 +327,7 @@ class StabilityStudy:
             variant, t = net.labels["variant"], net.labels["trial"]
             keep = self.snapshots(level, variant, t) if k == 0 else ()
             net = replace(net, keep_final=True, snapshots=keep)
-            twin = replace(reordered(runner, net, 1), snapshots=())
+            twin = replace(runner.reordered(net, 1), snapshots=())
             companion = self._reinit_companion(runner, net, k) if variant == "reinit" \
                 else dense.networks[0][t]
             pairs.append(Pair(k, level, variant, t, (net, twin), companion))
