@@ -8,6 +8,8 @@
 #   make estimate [NB=<name>]   how long each notebook would take here, without running it
 #   make lab            JupyterLab on notebooks/
 #   make bench          engine speed benchmark -> benchmarks/RESULTS.md (about 30 min on 2 cores)
+#   make gpu-check      every GPU path a few iterations, one table (< 5 min on a GPU; on a CPU
+#                       the CPU-capable paths, tiny); on CUDA it writes benchmarks/RESULTS-gpu.md
 #   EXECUTOR=ray        train on Ray (a local instance, or the cluster at $RAY_ADDRESS)
 PYTHON  ?= python3
 VENV    := .venv
@@ -44,7 +46,7 @@ endif
 endif
 
 .PHONY: all install lock test test-unit test-notebooks lint lab reproduce-all reproduce bench clean
-.PHONY: estimate
+.PHONY: estimate gpu-check
 
 all: test
 
@@ -97,6 +99,9 @@ reproduce: install
 
 estimate: install
 	$(RUN_ENV)$(REPRODUCE) $(if $(NB),--only $(NB)) --estimate-only
+
+gpu-check: install
+	$(PY) benchmarks/gpu_check.py --write benchmarks/RESULTS-gpu.md
 
 # Sections 7-8 also time the engine at BENCH_BEFORE (main when issue #19 was opened: before the
 # sparse path and the fixed-cost work), checked out once under .bench/; BENCH_BEFORE= skips it.

@@ -499,17 +499,20 @@ def default_store() -> RunStore:
 
 
 def estimate_notebook(notebook: str, parameters: Mapping, device: str, store: RunStore, *,
-                      calibrate: bool = True, say=None) -> estimate.NotebookEstimate | None:
+                      calibrate: bool = True, say=None, measure_cost=measure
+                      ) -> estimate.NotebookEstimate | None:
     """The wall time ``notebook`` will take with ``parameters`` on ``device`` given what
     ``store`` holds (None: the notebook declares no plan). ``calibrate`` False: cached costs
-    only (:class:`NotCalibrated` when one is missing)."""
+    only (:class:`NotCalibrated` when one is missing); ``measure_cost``: how a missing cost
+    is measured (cached in ``store``'s folder)."""
     planned = plans.plan(notebook, parameters)
     if planned is None:
         return None
     profile = parameters["profile"]
     hparams = partial(experiment_hparams, profile=profile, synthetic=PROFILES[profile].synthetic,
                       trials=parameters.get("trials"), seed=parameters.get("seed", 0))
-    calibration = Calibration(store.root, device, measure_cost=measure if calibrate else None,
+    calibration = Calibration(store.root, device,
+                              measure_cost=measure_cost if calibrate else None,
                               say=say)
     result = estimate.estimate(notebook, profile, device, planned, hparams, store,
                                calibration.cost, rewind_points)
@@ -559,6 +562,11 @@ def _checked_device(device: str | None) -> str:
         raise HparamError(f"parameter device {device!r}: CUDA is not available on this machine")
     if kind not in ("cpu", "cuda"):
         raise HparamError(f"parameter device must be 'auto', 'cpu' or 'cuda[:N]'; got {device!r}")
+    index = torch.device(device).index
+    if kind == "cuda" and index is not None and index >= torch.cuda.device_count():
+        raise HparamError(f"parameter device {device!r}: this machine has "
+                          f"{torch.cuda.device_count()} CUDA device(s), cuda:0 to "
+                          f"cuda:{torch.cuda.device_count() - 1}")
     return device
 
 
