@@ -6,7 +6,7 @@
 #                       BUDGET (default: 1h on a CPU, 8h on a GPU; BUDGET=none: no limit)
 #   make reproduce NB=<name> [P="dropout=True trials=3"]   run one notebook with parameters
 #   make estimate [NB=<name>]   how long each notebook would take here, without running it
-#   make lab            JupyterLab on notebooks/
+#   make lab            JupyterLab on notebooks/ (as root too: --allow-root is added then)
 #   make bench          engine speed benchmark -> benchmarks/RESULTS.md (about 30 min on 2 cores)
 #   make gpu-check      every GPU path a few iterations, one table (< 5 min on a GPU; on a CPU
 #                       the CPU-capable paths, tiny); on CUDA it writes benchmarks/RESULTS-gpu.md
@@ -82,8 +82,10 @@ test-notebooks: install
 lint: install
 	$(PY) -m ruff check lottery tests benchmarks
 
+# --allow-root is added when the user is root (lottery/lab.py); LAB_ARGS pass through
+LAB_ARGS ?=
 lab: install
-	cd notebooks && ../$(PY) -m jupyter lab
+	cd notebooks && ../$(PY) -m lottery.lab $(LAB_ARGS)
 
 # P reaches reproduce through the environment, so its quotes and brackets arrive intact
 export LOTTERY_PARAMS = $(P)
