@@ -23,6 +23,7 @@ from lottery.data import (
     load,
 )
 
+
 def _real_root() -> Path | None:
     """Folder holding MNIST in torchvision layout: ``$LOTTERY_DATA``, else the project's data/
     (what ``make data`` fills)."""
