@@ -68,13 +68,17 @@ lock:
 
 test: install test-unit test-notebooks
 
+# The notebooks' smoke runs keep their store here, never in runs/ (kept between runs so a second
+# `make test` loads the smoke networks; `make clean` removes it with the rest of .pytest_cache)
+TEST_RUNS ?= $(abspath .pytest_cache/lottery-runs)
+
 test-unit: install
 	$(PY) -m pytest -q tests
 
 test-notebooks: install
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-		echo "LOTTERY_PROFILE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks"; \
-		LOTTERY_PROFILE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks; \
+		echo "LOTTERY_RUNS=$(TEST_RUNS) LOTTERY_PROFILE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks"; \
+		LOTTERY_RUNS=$(TEST_RUNS) LOTTERY_PROFILE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks; \
 	else \
 		echo "no notebooks/*.ipynb yet; skipping notebook check"; \
 	fi

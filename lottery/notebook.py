@@ -37,11 +37,11 @@ from lottery.models import REGISTRY, build, weight_counts
 from lottery.presets import PRESETS, PROFILES, SYNTHETIC_STAND_IN, resolve
 from lottery.progress import ProgressRunner
 from lottery.provenance import provenance
-from lottery.store import RUNS_ENV, RunStore
+from lottery.store import RunStore, runs_root
 
 PROFILE_ENV = "LOTTERY_PROFILE"
 DEFAULT_PROFILE = "quick"
-SMOKE_FIGURES = Path("runs") / "figures-smoke"  # what the synthetic stand-in draws
+SMOKE_FIGURES = "figures-smoke"  # under the run store: what the synthetic stand-in draws
 ESTIMATE_ENV = "LOTTERY_ESTIMATE"  # "off": no estimate in the banner (no calibration)
 # the parameters of the last validate_parameters call: the notebook's own ones, which setup's
 # estimate needs (dropout=True doubles notebook 02) and the notebooks pass only to validation
@@ -468,7 +468,8 @@ def setup(notebook: str, dataset: str, profile: str, *, data_root: str | Path | 
 
     Raises :class:`DataUnavailable` (one line) when the profile is ``paper`` and the real data
     is missing. ``output_dir`` None: ``figures/``, or ``runs/figures-smoke/`` under smoke so CI
-    never overwrites committed figures (both under the project root).
+    never overwrites committed figures (``figures/`` under the project root, the smoke folder
+under the run store: ``$LOTTERY_RUNS`` when set).
     """
     notebook_parameters = dict(_validated)  # the notebook's own call, before this one's
     validate_parameters(profile=profile, trials=trials, seed=seed, device=device,
@@ -484,7 +485,7 @@ def setup(notebook: str, dataset: str, profile: str, *, data_root: str | Path | 
     chosen = make_executor(executor, address=address, device=device, data_root=data_root)
     base = project_root()
     if output_dir is None:  # the stand-in's figures never land over the committed ones
-        output_dir = SMOKE_FIGURES if synthetic else "figures"
+        output_dir = runs_root() / SMOKE_FIGURES if synthetic else "figures"
     output_dir = base / output_dir  # a relative folder is taken from the project root
     store = default_store()
     session = Session(notebook, profile, dataset, synthetic, str(device), root, trials, seed,
@@ -495,7 +496,7 @@ def setup(notebook: str, dataset: str, profile: str, *, data_root: str | Path | 
 
 def default_store() -> RunStore:
     """The notebooks' run store: ``$LOTTERY_RUNS``, else ``runs/`` of the project."""
-    return RunStore(None if os.environ.get(RUNS_ENV) else project_root() / "runs")
+    return RunStore(runs_root())
 
 
 def estimate_notebook(notebook: str, parameters: Mapping, device: str, store: RunStore, *,
