@@ -48,11 +48,13 @@ from lottery.presets import resolve
 from lottery.pruning import next_mask
 from lottery.store import RunStore
 from lottery.training import (
+    EVAL_BATCH,
     Member,
     SpeedOptions,
     TooLarge,
     check_memory,
     free_memory,
+    members_that_fit,
     memory_estimate,
     train,
 )
@@ -355,6 +357,10 @@ def memory_check(ctx: Context) -> Outcome:
         # the estimate is what refuses: it must not be below what the call really takes
         out.agreement["peak / estimate"] = (out.peak_bytes / out.estimate_bytes, 1.0)
     out.notes.append(f"free {free / 2**30:.1f} GiB" if free else "free memory unknown")
+    paper = resolve("vgg19", "paper")
+    limit = members_that_fit(paper.model, data.input_shape, data.num_classes,
+                             paper.training.batch_size, EVAL_BATCH, ctx.device)
+    out.notes.append(f"paper VGG-19 calls train in parts of {limit} networks here")
     return out
 
 

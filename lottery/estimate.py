@@ -27,13 +27,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import torch
+
 from lottery.calibration import Cost
 from lottery.data import DATASETS
 from lottery.experiments import Network, Runner
 from lottery.hparams import DataHparams, ExperimentHparams
 from lottery.plans import Planned
 from lottery.store import RunStore
-from lottery.training import evaluation_iterations
+from lottery.training import EVAL_BATCH, evaluation_iterations, members_that_fit
 
 # kernel start, imports, data loading, figures and store writes of one notebook: smoke notebooks'
 # wall time minus their training steps, 6-20 s on the project's shared 2-core CPU
@@ -134,9 +136,11 @@ class Call:
 
 
 def missing_calls(hp: ExperimentHparams, named_steps: list[tuple[str, list[Network]]],
-                  have: Callable[[Network], bool]) -> tuple[list[Call], int, int]:
+                  have: Callable[[Network], bool], limit: int | None = None
+                  ) -> tuple[list[Call], int, int]:
     """(calls, networks, missing): the batched calls that train what ``have`` lacks, grouped
-    by step and start iteration as :meth:`Runner.train_many` groups them."""
+    by step and start iteration as :meth:`Runner.train_many` groups them, and cut into parts
+    of at most ``limit`` networks as :meth:`Runner.group_limit` cuts them (None: uncut)."""
     calls, total, missing = [], 0, 0
     for name, networks in named_steps:
         total += len(networks)
@@ -144,8 +148,20 @@ def missing_calls(hp: ExperimentHparams, named_steps: list[tuple[str, list[Netwo
         missing += len(lacking)
         for start in sorted({n.start for n in lacking}):
             count = sum(n.start == start for n in lacking)
-            calls.append(Call(name, hp, count, start))
+            part = limit or count
+            calls += [Call(name, hp, min(part, count - done), start)
+                      for done in range(0, count, part)]
     return calls, total, missing
+
+
+def group_limit(hp: ExperimentHparams, device: str) -> int | None:
+    """The most networks of ``hp`` one local training call holds on ``device`` now (what
+    :meth:`Runner.group_limit` will find there; None: unknown)."""
+    spec = DATASETS[hp.data.dataset]
+    largest = max(data_sizes(hp.data))
+    return members_that_fit(hp.model, spec.input_shape, spec.num_classes,
+                            hp.training.batch_size, min(EVAL_BATCH, largest),
+                            torch.device(device))
 
 
 @dataclass(frozen=True)
@@ -240,8 +256,10 @@ def planned_work(item: Planned, hparams: Callable[..., ExperimentHparams], store
 
 def estimate(notebook: str, profile: str, device: str, planned: list[Planned],
              hparams: Callable[..., ExperimentHparams], store: RunStore, cost_of: CostOf,
-             rewind_points: Callable) -> NotebookEstimate:
-    """Price ``planned`` against what ``store`` holds with the costs ``cost_of(hp, K)``."""
+             rewind_points: Callable, limit_of: Callable[[ExperimentHparams, str], int | None]
+             = group_limit) -> NotebookEstimate:
+    """Price ``planned`` against what ``store`` holds with the costs ``cost_of(hp, K)``;
+    ``limit_of(hp, device)``: the most networks one call trains (memory)."""
     result = NotebookEstimate(notebook, profile, device)
     # trained by an earlier experiment of the notebook, with the snapshots it kept: a network
     # asked again with a rewind point it lacks is trained again (as train_many does)
@@ -256,7 +274,7 @@ def estimate(notebook: str, profile: str, device: str, planned: list[Planned],
         calls, networks, missing = [], 0, 0
         work = planned_work(item, hparams, store, rewind_points)
         for hp, named in work.runs:
-            c, n, m = missing_calls(hp, named, have)
+            c, n, m = missing_calls(hp, named, have, limit_of(hp, device))
             calls, networks, missing = calls + c, networks + n, missing + m
             for net in (net for _, nets in named for net in nets):
                 counted.setdefault(net.path, set()).update(net.snapshots)

@@ -43,6 +43,7 @@ from lottery.models import LotteryModel, build
 METRICS = ("val_loss", "val_acc", "test_loss", "test_acc", "train_loss", "train_acc")
 KERNELS = ("auto", "eager", "torch_fused")
 SPARSE = sparse.MODES
+EVAL_BATCH = 5000  # examples per evaluation forward (no gradient: only memory depends on it)
 
 
 @dataclass(frozen=True)
@@ -286,7 +287,7 @@ def memory_estimate(model_hp: ModelHparams, input_shape, num_classes: int, k_mem
 
 
 def check_memory(model_hp: ModelHparams, data: DataBundle, k_members: int,
-                 device: torch.device, batch_size: int = 1, eval_batch: int = 5000) -> None:
+                 device: torch.device, batch_size: int = 1, eval_batch: int = EVAL_BATCH) -> None:
     """Refuse, with the estimate, K members whose parameter copies and activations
     (:func:`memory_estimate`) exceed the free memory."""
     largest_split = max(len(data.train), len(data.val), len(data.test))
@@ -298,6 +299,24 @@ def check_memory(model_hp: ModelHparams, data: DataBundle, k_members: int,
                        f"GiB for weights, optimizer state and activations; "
                        f"{free / 2**30:.1f} GiB is free on {device}: train fewer trials or "
                        f"controls at once")
+
+
+# of the free memory a group of members is sized to fill: the rest for fragmentation, the
+# data's own copies and what the estimate leaves out
+FILL = 0.8
+
+
+def members_that_fit(model_hp: ModelHparams, input_shape, num_classes: int, batch_size: int,
+                     eval_batch: int, device: torch.device, free: int | None = None
+                     ) -> int | None:
+    """The most members one training call should hold on ``device`` (at least 1: a single
+    member that does not fit is refused by :func:`check_memory` with the numbers); None when
+    the free memory is unknown. A group larger than this trains in parts of this size."""
+    free = free_memory(torch.device(device)) if free is None else free
+    if free is None:
+        return None
+    one = memory_estimate(model_hp, input_shape, num_classes, 1, batch_size, eval_batch).total
+    return max(1, int(FILL * free) // max(one, 1))
 
 
 def free_memory(device: torch.device) -> int | None:
@@ -370,7 +389,8 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
           *, device: torch.device | str | None = None, start_iteration: int = 0,
           snapshot_at: Sequence[int] = (), checkpoint: Path | None = None,
           checkpoint_every: int = 0, speed: SpeedOptions = DEFAULT_SPEED,
-          eval_batch_size: int = 5000, progress: bool = True, desc: str = "train") -> TrainResult:
+          eval_batch_size: int = EVAL_BATCH, progress: bool = True, desc: str = "train"
+          ) -> TrainResult:
     """Train ``members`` together from ``start_iteration`` to ``hp.iterations``.
 
     ``snapshot_at``: iterations whose weights are returned (e.g. rewind points).
