@@ -132,8 +132,11 @@ def projection_table(rows: list[dict], profiles=PROFILES) -> str:
 def header(ctx: Context) -> str:
     v = versions()
     return (f"device: {device_name(ctx.device)} ({ctx.device}); torch {v['torch']}, "
-            f"python {v['python']}; sizes: {ctx.size}; tolerances (relative update "
-            f"difference): " + ", ".join(f"{k} {t:g}" for k, t in TOLERANCE.items()))
+            f"python {v['python']}; sizes: {ctx.size}; ms per network-iteration: "
+            + ("a 3x longer run's extra time (set-up cancelled)" if ctx.size.timing else
+               "the whole call (set-up and evaluation included)")
+            + "; tolerances (relative update difference): "
+            + ", ".join(f"{k} {t:g}" for k, t in TOLERANCE.items()))
 
 
 def _parser() -> argparse.ArgumentParser:
