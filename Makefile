@@ -6,8 +6,10 @@
 #                       BUDGET (default: 1h on a CPU, 8h on a GPU; BUDGET=none: no limit)
 #   make reproduce NB=<name> [P="dropout=True trials=3"]   run one notebook with parameters
 #   make estimate [NB=<name>]   how long each notebook would take here, without running it
-#   make lab            JupyterLab on notebooks/
+#   make lab            JupyterLab on notebooks/ (as root too: --allow-root is added then)
 #   make bench          engine speed benchmark -> benchmarks/RESULTS.md (about 30 min on 2 cores)
+#   make gpu-check      every GPU path a few iterations, one table (< 5 min on a GPU; on a CPU
+#                       the CPU-capable paths, tiny); on CUDA it writes benchmarks/RESULTS-gpu.md
 #   EXECUTOR=ray        train on Ray (a local instance, or the cluster at $RAY_ADDRESS)
 PYTHON  ?= python3
 VENV    := .venv
@@ -44,7 +46,7 @@ endif
 endif
 
 .PHONY: all install lock test test-unit test-notebooks imports lint lab reproduce-all reproduce bench clean
-.PHONY: estimate
+.PHONY: estimate gpu-check
 
 all: test
 
@@ -66,6 +68,10 @@ lock:
 
 test: install test-unit test-notebooks
 
+# The notebooks' smoke runs keep their store here, never in runs/ (kept between runs so a second
+# `make test` loads the smoke networks; `make clean` removes it with the rest of .pytest_cache)
+TEST_RUNS ?= $(abspath .pytest_cache/lottery-runs)
+
 test-unit: install imports
 	$(PY) -m pytest -q tests
 
@@ -75,8 +81,8 @@ imports: install
 
 test-notebooks: install
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-		echo "LOTTERY_PROFILE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks"; \
-		LOTTERY_PROFILE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks; \
+		echo "LOTTERY_RUNS=$(TEST_RUNS) LOTTERY_PROFILE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks"; \
+		LOTTERY_RUNS=$(TEST_RUNS) LOTTERY_PROFILE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks; \
 	else \
 		echo "no notebooks/*.ipynb yet; skipping notebook check"; \
 	fi
@@ -84,8 +90,10 @@ test-notebooks: install
 lint: install
 	$(PY) -m ruff check lottery tests benchmarks
 
+# --allow-root is added when the user is root (lottery/run/lab.py); LAB_ARGS pass through
+LAB_ARGS ?=
 lab: install
-	cd notebooks && ../$(PY) -m jupyter lab
+	cd notebooks && ../$(PY) -m lottery.run.lab $(LAB_ARGS)
 
 # P reaches reproduce through the environment, so its quotes and brackets arrive intact
 export LOTTERY_PARAMS = $(P)
@@ -101,6 +109,9 @@ reproduce: install
 
 estimate: install
 	$(RUN_ENV)$(REPRODUCE) $(if $(NB),--only $(NB)) --estimate-only
+
+gpu-check: install
+	$(PY) benchmarks/gpu_check.py --write benchmarks/RESULTS-gpu.md
 
 # Sections 7-8 also time the engine at BENCH_BEFORE (main when issue #19 was opened: before the
 # sparse path and the fixed-cost work), checked out once under .bench/; BENCH_BEFORE= skips it.

@@ -30,11 +30,11 @@ try:  # the package's floors (engine/core/run); checkouts from before them are f
     from lottery.engine import optimizers  # noqa: E402
     from lottery.run import cli  # noqa: E402
 except ImportError:
-    from lottery.run import cli  # noqa: E402
-    from lottery.engine import optimizers
-    from lottery.core import training
-    from lottery.run import cli as loader  # noqa: E402
     from lottery.core import experiments as trainer  # noqa: E402
+    from lottery.core import training
+    from lottery.engine import optimizers
+    from lottery.run import cli  # noqa: E402
+    from lottery.run import cli as loader  # noqa: E402
 
 IMPORTS = time.perf_counter() - START
 SPENT: dict[str, float] = {}

@@ -72,6 +72,16 @@ def _dataset_cache(tmp_path_factory):
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _run_store(tmp_path_factory):
+    """Every output a test makes without naming its folder -- the run store, executed
+    notebooks, smoke figures, the calibration and the sparse crossovers -- goes to a folder of
+    this session (``$LOTTERY_RUNS``), never the user's ``runs/``; subprocesses inherit it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LOTTERY_RUNS", str(tmp_path_factory.mktemp("store") / "runs"))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def no_sparse_timing(monkeypatch):
     """``SpeedOptions.sparse="auto"`` chooses a layer's path by timing it, and a test must not

@@ -23,12 +23,12 @@ from lottery.engine.data import (
     load,
 )
 
-SHARED_DATA = Path("/work/shared/data")
-
 
 def _real_root() -> Path | None:
-    """Folder holding MNIST in torchvision layout, from $LOTTERY_DATA or the shared copy."""
-    for candidate in (os.environ.get(DATA_ENV), SHARED_DATA):
+    """Folder holding MNIST in torchvision layout: ``$LOTTERY_DATA``, else the project's data/
+    (what ``make data`` fills)."""
+    default = Path(__file__).resolve().parents[1] / "data"
+    for candidate in (os.environ.get(DATA_ENV), default):
         if candidate and (Path(candidate) / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
             return Path(candidate)
     return None
@@ -36,8 +36,8 @@ def _real_root() -> Path | None:
 
 REAL_ROOT = _real_root()
 needs_mnist = pytest.mark.skipif(
-    REAL_ROOT is None, reason=f"real MNIST not found in ${DATA_ENV} or {SHARED_DATA}"
-)
+    REAL_ROOT is None, reason=f"real MNIST not found: set ${DATA_ENV} to a folder holding "
+                              f"MNIST/raw, or run `make data` (downloads it into data/)")
 
 
 @pytest.fixture(scope="module")

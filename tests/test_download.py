@@ -1,8 +1,12 @@
-"""Downloads through torchvision from a local HTTP server serving gzipped real MNIST files.
+"""Downloads through torchvision from a local HTTP server serving gzipped MNIST idx files.
 
-torchvision checks the md5 of each ``.gz`` it fetches against ``MNIST.resources``; our
-gzip copies differ byte-wise from the originals (compression settings, header), so the
-tests put their own md5s in ``resources`` and the server in ``mirrors``.
+The served files are the real MNIST where ``$LOTTERY_DATA`` (or the shared data folder beside
+the checkout) holds it, else small MNIST-format files made here (6,000 training and 1,000 test
+images of random pixels): the download, md5 and repair logic is the same either way, so every
+test runs on a newcomer's machine too. torchvision checks the md5 of each ``.gz`` it fetches
+against ``MNIST.resources``; our gzip copies differ byte-wise from the originals (compression
+settings, header), so the tests put their own md5s in ``resources`` and the server in
+``mirrors``.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import hashlib
 import os
 import shutil
 import socket
+import struct
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,16 +35,44 @@ FILES = (  # in torchvision's order of MNIST.resources
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
-if not all((SHARED_RAW / name).is_file() for name in FILES):
-    pytest.skip(f"real MNIST idx files not found in {SHARED_RAW}", allow_module_level=True)
+MADE_COUNTS = {"train": 6_000, "t10k": 1_000}  # the made-up files' examples
+
+
+def _idx(kind: int, count: int, generator: torch.Generator) -> bytes:
+    """An MNIST idx file: big-endian magic (3 dimensions for images, 1 for labels), sizes,
+    then the bytes."""
+    if kind == 3:
+        body = torch.randint(256, (count, 28, 28), generator=generator, dtype=torch.uint8)
+        return struct.pack(">iiii", 0x803, count, 28, 28) + body.numpy().tobytes()
+    body = torch.randint(10, (count,), generator=generator, dtype=torch.uint8)
+    return struct.pack(">ii", 0x801, count) + body.numpy().tobytes()
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory) -> Path:
-    """A folder of gzipped copies of the real MNIST idx files."""
+def raw(tmp_path_factory) -> Path:
+    """The MNIST idx files to serve: the real ones when present, else made-up ones."""
+    if all((SHARED_RAW / name).is_file() for name in FILES):
+        return SHARED_RAW
+    folder = tmp_path_factory.mktemp("made-mnist")
+    generator = torch.Generator().manual_seed(0)
+    for name in FILES:
+        count = MADE_COUNTS[name.split("-")[0]]
+        (folder / name).write_bytes(_idx(3 if "images" in name else 1, count, generator))
+    return folder
+
+
+def counts(raw: Path) -> tuple[int, int]:
+    """(train, test) examples of the idx files in ``raw`` (from their headers)."""
+    return tuple(struct.unpack(">i", (raw / name).read_bytes()[4:8])[0]
+                 for name in (FILES[1], FILES[3]))
+
+
+@pytest.fixture(scope="module")
+def served(raw, tmp_path_factory) -> Path:
+    """A folder of gzipped copies of the idx files."""
     folder = tmp_path_factory.mktemp("served")
     for name in FILES:
-        data = gzip.compress((SHARED_RAW / name).read_bytes(), compresslevel=1, mtime=0)
+        data = gzip.compress((raw / name).read_bytes(), compresslevel=1, mtime=0)
         (folder / f"{name}.gz").write_bytes(data)
     return folder
 
@@ -115,16 +148,17 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/"
 
 
-def test_download_checks_md5_then_load_reads_the_real_data(server, tmp_path):
+def test_download_checks_md5_then_load_reads_the_served_data(server, raw, tmp_path):
     [outcome] = download("mnist", root=tmp_path, progress=False)
     assert outcome.ok and str(outcome) == f"mnist: downloaded into {tmp_path} (md5 verified)"
     assert server.fetched() == {f"/{name}.gz" for name in FILES}
     for name in FILES:
-        assert (tmp_path / "MNIST" / "raw" / name).read_bytes() == (SHARED_RAW / name).read_bytes()
+        assert (tmp_path / "MNIST" / "raw" / name).read_bytes() == (raw / name).read_bytes()
     bundle = load("mnist", root=tmp_path, download=False)
-    assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (55000, 5000, 10000)
+    train, test = counts(raw)
+    assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (train - 5000, 5000, test)
     labels = torch.frombuffer(
-        bytearray((SHARED_RAW / FILES[3]).read_bytes()[8:]), dtype=torch.uint8
+        bytearray((raw / FILES[3]).read_bytes()[8:]), dtype=torch.uint8
     )
     assert torch.equal(bundle.test.y, labels.long())
     # A second run finds everything in place and asks the server for nothing.
@@ -146,7 +180,7 @@ def test_corrupt_archive_fails_md5_and_is_refetched(server, tmp_path):
     assert archive.read_bytes() == good
 
 
-def test_truncated_extracted_file_is_rebuilt_from_the_verified_archive(server, tmp_path):
+def test_truncated_extracted_file_is_rebuilt_from_the_verified_archive(server, raw, tmp_path):
     download("mnist", root=tmp_path, progress=False)
     images = tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
     images.write_bytes(images.read_bytes()[:5000])
@@ -154,7 +188,7 @@ def test_truncated_extracted_file_is_rebuilt_from_the_verified_archive(server, t
     [outcome] = download("mnist", root=tmp_path, progress=False)
     assert outcome.state == "downloaded" and "truncated" in str(outcome)
     assert server.fetched() == set()  # the archive in place passed its md5: extracted again
-    assert images.read_bytes() == (SHARED_RAW / "t10k-images-idx3-ubyte").read_bytes()
+    assert images.read_bytes() == (raw / "t10k-images-idx3-ubyte").read_bytes()
 
 
 def test_server_sending_a_corrupt_file_is_refused(served, env, tmp_path):
@@ -232,7 +266,7 @@ def test_command_line(server, env, tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: no downloadable dataset 'imagenet'")
 
 
-def test_the_quick_notebook_decision_downloads_real_mnist(server, tmp_path):
+def test_the_quick_notebook_decision_downloads_mnist(server, tmp_path):
     from lottery.run.session import setup
 
     session = setup("nb", "mnist", "quick", data_root=tmp_path)

@@ -160,7 +160,11 @@ def test_environment_yml_matches_pyproject(pyproject, env_text):
 def test_environment_yml_parser_reads_real_file(env_text):
     conda, pip = parse_environment_yml(env_text)
     assert {conda_name(c) for c in conda} >= CONDA_BASE
-    assert any(editable_self_extras(p) == {"dev"} for p in pip)
+    # the same extras as `make install` (README: conda "installs the same set")
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    installed = re.search(r"pip install -c \$\(PINS\) -e '\.\[([^\]]*)\]'", makefile)
+    assert installed, "Makefile's install line not found"
+    assert any(editable_self_extras(p) == set(installed.group(1).split(",")) for p in pip)
 
 
 DRIFTED = [

@@ -169,7 +169,7 @@ def test_environment_yml_installs_through_the_lock(lock_text):
     text = (ROOT / "environment.yml").read_text()
     pip_lines = [ln.strip()[2:].strip() for ln in text.splitlines() if ln.startswith("      - ")]
     assert "-c requirements/constraints.txt" in pip_lines
-    assert pip_lines.index("-c requirements/constraints.txt") < pip_lines.index("-e .[dev]")
+    assert pip_lines.index("-c requirements/constraints.txt") < pip_lines.index("-e .[dev,cluster]")
     assert re.search(rf"^\s+- python={re.escape(header_python(lock_text))}\s*$", text, re.M)
 
 

@@ -276,14 +276,14 @@ def caption(fig: Figure, frame: pd.DataFrame | None = None, text: str = "",
     parts = [f"Lines: mean over {n} trials; {spread}: minimum to maximum over trials (as in "
              f"the paper)." if n and n > 1 else "Lines: one trial (no spread to show)."]
     if PAPER in gids or PAPER_RELATIVE in gids:
-        parts.append("Stars: the paper's numbers (PAPERS.md)" + (
+        parts.append("Stars: the paper's numbers (docs/PAPERS.md)" + (
             "; hollow: a change the paper states against its dense network, drawn from our "
             "dense network." if PAPER_RELATIVE in gids else "."))
     if PAPER_BAND in gids:
         parts.append(f"Gray band: the paper's dense network ({paper_values.SOURCE}).")
     if PAPER_LINE in gids:
         parts.append(f"Black dotted and dashed lines: the paper's values ({paper_values.SOURCE}; "
-                     f"PAPERS.md).")
+                     f"docs/PAPERS.md).")
     if CENSORED in gids:
         parts.append("Triangles: a trial's early stop at the last iteration (censored: the "
                      "minimum may lie later).")

@@ -900,7 +900,7 @@ def _no_ticket_claims(name: str, key: str, pm: float, source: str) -> list[Claim
 
 def _rewind_claims(name: str, base: str, k: int, pm: float) -> list[Claim]:
     """Stabilizing: rewinding to iteration k (lr 0.1, no warmup) gives tickets that beat the
-    dense network at all sparsities (PAPERS.md [T]); read at the Pm where LTH's warmup tickets
+    dense network at all sparsities (docs/PAPERS.md [T]); read at the Pm where LTH's warmup tickets
     end, against the dense net and against the ticket reset to iteration 0."""
     key = f"{base}_rewind"
     return [Claim(f"{name} lr 0.1, rewind k={k}, Pm {pm}%: ticket minus dense (pp)", 0.0,

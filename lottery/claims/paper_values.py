@@ -1,13 +1,13 @@
 """The papers' numbers that our figures draw beside our curves.
 
 Each :class:`PaperPoint` is one headline number of Frankle & Carbin (ICLR 2019) as listed in
-``PAPERS.md`` ("Headline numbers to print beside the reproduction"): which preset's curve it
+``docs/PAPERS.md`` (its LeNet, conv-net and VGG-19 / ResNet-18 sections): which preset's curve it
 belongs to, the metric (a column of the results table, accuracies in percent), the percent of
 weights remaining, and the value. Numbers the paper states as a change from its dense network
 ("38% earlier", "+0.3 pp") are ``relative`` and drawn from our own dense network (or ticket),
 because our profiles train for fewer iterations than the paper: ``dense*`` multiplies our dense
 value, ``dense+`` adds to it, ``ticket*`` multiplies our ticket's value at the same level.
-``approximate`` marks numbers read from a plot rather than stated ([~] in PAPERS.md).
+``approximate`` marks numbers read from a plot rather than stated ([~] in docs/PAPERS.md).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class PaperPoint:
     value: float
     relative: str = ""            # one of RELATIVE; "" = absolute
     variant: str = "ticket"       # whose curve: ticket, reinit, random_mask
-    what: str = ""                # the statement, as PAPERS.md gives it
+    what: str = ""                # the statement, as docs/PAPERS.md gives it
     approximate: bool = False
     at_least: bool = False        # the paper gives a bound ("within 1 pp down to 3.5%")
 

@@ -92,7 +92,8 @@ def _timed_train(hp: ExperimentHparams, data: DataBundle, members: list[Member],
     return time.perf_counter() - began
 
 
-def _eval_seconds(hp: ExperimentHparams, members: int, device: torch.device) -> float:
+def _eval_seconds(hp: ExperimentHparams, members: int, device: torch.device,
+                  target_seconds: float = TARGET_SECONDS, most: int = 10_000) -> float:
     """Seconds to evaluate one example on ``members`` networks (batches of 5000, as training)."""
     spec = DATASETS[hp.data.dataset]
     model = build(hp.model.name, seeds=[0] * members, input_shape=spec.input_shape,
@@ -105,15 +106,18 @@ def _eval_seconds(hp: ExperimentHparams, members: int, device: torch.device) -> 
         evaluate(model, split)
         _sync(device)
         seconds = time.perf_counter() - began
-        if seconds > TARGET_SECONDS / 4 or examples >= 10_000:
+        if seconds > target_seconds / 4 or examples >= most:
             break
-        examples = min(10_000, int(examples * TARGET_SECONDS / max(seconds, 1e-3)))
+        examples = min(most, int(examples * target_seconds / max(seconds, 1e-3)))
     return seconds / examples
 
 
 def measure(hp: ExperimentHparams, members: int, device: str | torch.device,
-            speed: SpeedOptions = DEFAULT_SPEED) -> Cost:
-    """Time ``members`` networks of ``hp``'s model trained together on ``device``."""
+            speed: SpeedOptions = DEFAULT_SPEED, *, target_seconds: float = TARGET_SECONDS,
+            longest_seconds: float = LONGEST_SECONDS, max_eval_examples: int = 10_000) -> Cost:
+    """Time ``members`` networks of ``hp``'s model trained together on ``device``; the
+    keywords shorten the timed runs (``benchmarks/gpu_check.py`` projects every notebook
+    from a few iterations a model)."""
     device = torch.device(device)
     data = _random_bundle(hp, device, 64)
     model = build(hp.model.name, seeds=list(range(members)), input_shape=data.input_shape,
@@ -123,7 +127,7 @@ def measure(hp: ExperimentHparams, members: int, device: str | torch.device,
     def timed(iterations: int) -> float:
         """The faster of two runs when they are short: other load only ever adds time."""
         first = _timed_train(hp, data, batch, iterations, device, speed)
-        if first > 2 * TARGET_SECONDS:
+        if first > 2 * target_seconds:
             return first
         return min(first, _timed_train(hp, data, batch, iterations, device, speed))
 
@@ -131,17 +135,18 @@ def measure(hp: ExperimentHparams, members: int, device: str | torch.device,
     short, longer = timed(2), 4
     # an iteration costs at most short / 2, so no run below takes much over LONGEST_SECONDS
     # however noisy the difference that chose its length
-    most = min(MAX_ITERATIONS, 2 + int(LONGEST_SECONDS / max(short / 2, 1e-4)))
+    most = min(MAX_ITERATIONS, 2 + int(longest_seconds / max(short / 2, 1e-4)))
     for _ in range(4):  # lengthen the longer run until its extra iterations take long enough
         long = timed(longer)
-        if long - short >= TARGET_SECONDS or longer >= most:
+        if long - short >= target_seconds or longer >= most:
             break
         rate = max(long - short, 1e-3) / (longer - 2)
-        longer = min(most, 2 + max(2 * (longer - 2), int(1.2 * TARGET_SECONDS / rate)))
+        longer = min(most, 2 + max(2 * (longer - 2), int(1.2 * target_seconds / rate)))
     step = (long - short) / (longer - 2)
     if step <= 0:  # timing noise swamped the difference: take the longer run's average
         step = long / longer
-    return Cost(step_s=step, eval_s=_eval_seconds(hp, members, device),
+    return Cost(step_s=step, eval_s=_eval_seconds(hp, members, device, target_seconds,
+                                                  max_eval_examples),
                 call_s=max(0.0, short - 2 * step), startup_s=max(0.0, warm - short))
 
 

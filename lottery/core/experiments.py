@@ -40,10 +40,12 @@ from lottery.core.results import ExperimentResult, experiment_tables
 from lottery.core.store import OMITTED, RunStore
 from lottery.core.training import (
     DEFAULT_SPEED,
+    EVAL_BATCH,
     Member,
     Parameterisation,
     SpeedOptions,
     default_device,
+    members_that_fit,
 )
 from lottery.engine import pruning
 from lottery.engine.data import DataBundle, load, with_augmentation
@@ -301,9 +303,27 @@ class Runner:
                         keep_final=net.keep_final or bool(gone.get("final")))
         return self._train_group([whole], f"{net.path[1]}: weights not in the archive")[0]
 
+    def group_limit(self) -> int | None:
+        """The most networks one local training call holds in this device's free memory
+        (None: no limit known, or an executor that sizes its own tasks)."""
+        if not isinstance(self.executor, LocalExecutor):
+            return None
+        largest = max(len(self.data.train), len(self.data.val), len(self.data.test))
+        return members_that_fit(self.hp.model, self.data.input_shape, self.data.num_classes,
+                                self.hp.training.batch_size, min(EVAL_BATCH, largest),
+                                self.device)
+
     def _train_group(self, networks: list[Network], desc: str) -> list[dict]:
-        """Train ``networks`` through the executor; this process alone stores each result, as
-        it arrives."""
+        """Train ``networks`` through the executor, in parts that fit the device's memory
+        (members are independent, so parts give the batch's results); this process alone
+        stores each result, as it arrives."""
+        limit = self.group_limit()
+        if limit is not None and len(networks) > limit:
+            return [payload for start in range(0, len(networks), limit)
+                    for payload in self._train_part(networks[start:start + limit], desc)]
+        return self._train_part(networks, desc)
+
+    def _train_part(self, networks: list[Network], desc: str) -> list[dict]:
         members = [n.build() for n in networks]
         folder = networks[0].path[0]
         checkpoint = self.store.checkpoint_path(

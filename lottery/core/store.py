@@ -42,7 +42,13 @@ class StoreError(OSError):
 
 
 def runs_root(root: str | Path | None = None) -> Path:
-    return Path(root or os.environ.get(RUNS_ENV) or "runs")
+    """``root``, else ``$LOTTERY_RUNS``, else the project's ``runs/``: one folder whatever the
+    current directory (a notebook's kernel runs in ``notebooks/``; a cwd-relative default
+    left a stray ``notebooks/runs/`` there). Outside a checkout: ``./runs``."""
+    if root or os.environ.get(RUNS_ENV):
+        return Path(root or os.environ[RUNS_ENV])
+    checkout = Path(__file__).resolve().parents[1]
+    return checkout / "runs" if (checkout / "pyproject.toml").exists() else Path("runs")
 
 
 def notice(message: str) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -48,6 +49,7 @@ from lottery.engine.models import LotteryModel, build
 METRICS = ("val_loss", "val_acc", "test_loss", "test_acc", "train_loss", "train_acc")
 KERNELS = ("auto", "eager", "torch_fused")
 SPARSE = sparse.MODES
+EVAL_BATCH = 5000  # examples per evaluation forward (no gradient: only memory depends on it)
 
 
 @dataclass(frozen=True)
@@ -258,23 +260,99 @@ class TooLarge(ValueError):
     """A training call that would not fit in the device's memory (refused before allocating)."""
 
 
+# copies of the parameters a training call holds: weights, gradients, two Adam moments, the
+# early-stop copy and the masks
+STATE_COPIES = 6
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes a training call of K members allocates beyond its data: the parameter copies, the
+    activations one training step keeps for its backward pass, and the evaluation forward's
+    largest pair of consecutive activations (no gradient: one layer's input and output)."""
+
+    state: int
+    training: int
+    evaluation: int
+
+    @property
+    def total(self) -> int:
+        return self.state + max(self.training, self.evaluation)
+
+
+@lru_cache(maxsize=32)
+def _activation_sizes(model_hp: ModelHparams, input_shape: tuple, num_classes: int
+                      ) -> tuple[int, tuple[int, ...]]:
+    """(parameters, output elements of every leaf module for one example) of one member: one
+    forward of a single example, once per process and model (the meta device would allocate
+    nothing, but its first use imports seconds of torch)."""
+    one = build(model_hp.name, seeds=[0], input_shape=input_shape, num_classes=num_classes,
+                **model_hp.options())
+    sizes: list[int] = []
+    hooks = [m.register_forward_hook(lambda _m, _a, out: sizes.append(out.numel()))
+             for m in one.modules() if not any(True for _ in m.children())]
+    try:
+        with torch.no_grad():
+            one.eval()(torch.zeros(1, 1, *input_shape))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return sum(p.numel() for p in one.parameters()), tuple(sizes)
+
+
+def memory_estimate(model_hp: ModelHparams, input_shape, num_classes: int, k_members: int,
+                    batch_size: int, eval_batch: int) -> MemoryEstimate:
+    """What :func:`train` allocates for ``k_members`` members (float32; bf16 autocast keeps
+    less); ``eval_batch``: the largest evaluation batch it will run."""
+    params, sizes = _activation_sizes(model_hp, tuple(input_shape), num_classes)
+    largest = max(sizes, default=0)
+    # saved activations, plus the gradients of the largest layer's input and output
+    training = (sum(sizes) + 2 * largest) * batch_size
+    evaluation = 2 * largest * eval_batch
+    return MemoryEstimate(STATE_COPIES * 4 * params * k_members, 4 * training * k_members,
+                          4 * evaluation * k_members)
+
+
 def check_memory(model_hp: ModelHparams, data: DataBundle, k_members: int,
-                 device: torch.device) -> None:
-    """Refuse, with the estimate, K members whose weights, gradients, optimizer state and
-    early-stop copy (about 6 copies of the parameters) exceed the free memory."""
-    one = build(model_hp.name, seeds=[0], input_shape=data.input_shape,
-                num_classes=data.num_classes, **model_hp.options())
-    need = 6 * 4 * sum(p.numel() for p in one.parameters()) * k_members
-    free = _free_memory(device)
+                 device: torch.device, batch_size: int = 1, eval_batch: int = EVAL_BATCH) -> None:
+    """Refuse, with the estimate, K members whose parameter copies and activations
+    (:func:`memory_estimate`) exceed the free memory."""
+    largest_split = max(len(data.train), len(data.val), len(data.test))
+    need = memory_estimate(model_hp, data.input_shape, data.num_classes, k_members,
+                           batch_size, min(eval_batch, largest_split)).total
+    free = free_memory(device)
     if free is not None and need > free:
         raise TooLarge(f"{k_members} members of {model_hp.name} need about {need / 2**30:.1f} "
-                       f"GiB for weights and optimizer state; {free / 2**30:.1f} GiB is free "
-                       f"on {device}: train fewer trials or controls at once")
+                       f"GiB for weights, optimizer state and activations; "
+                       f"{free / 2**30:.1f} GiB is free on {device}: train fewer trials or "
+                       f"controls at once")
 
 
-def _free_memory(device: torch.device) -> int | None:
+# of the free memory a group of members is sized to fill: the rest for fragmentation, the
+# data's own copies and what the estimate leaves out
+FILL = 0.8
+
+
+def members_that_fit(model_hp: ModelHparams, input_shape, num_classes: int, batch_size: int,
+                     eval_batch: int, device: torch.device, free: int | None = None
+                     ) -> int | None:
+    """The most members one training call should hold on ``device`` (at least 1: a single
+    member that does not fit is refused by :func:`check_memory` with the numbers); None when
+    the free memory is unknown. A group larger than this trains in parts of this size."""
+    free = free_memory(torch.device(device)) if free is None else free
+    if free is None:
+        return None
+    one = memory_estimate(model_hp, input_shape, num_classes, 1, batch_size, eval_batch).total
+    return max(1, int(FILL * free) // max(one, 1))
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes a new allocation can use on ``device`` (None: unknown). On CUDA, memory PyTorch's
+    caching allocator holds but no tensor uses counts as free: it is reused before the
+    device is asked for more (an earlier training call of this process leaves it cached)."""
     if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
+        free = torch.cuda.mem_get_info(device)[0]
+        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     try:
         import psutil
     except ImportError:
@@ -338,7 +416,7 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
           *, device: torch.device | str | None = None, start_iteration: int = 0,
           snapshot_at: Sequence[int] = (), checkpoint: Path | None = None,
           checkpoint_every: int = 0, speed: SpeedOptions = DEFAULT_SPEED,
-          eval_batch_size: int = 5000, progress: bool = True, desc: str = "train",
+          eval_batch_size: int = EVAL_BATCH, progress: bool = True, desc: str = "train",
           parameterisation: Parameterisation | None = None) -> TrainResult:
     """Train ``members`` together from ``start_iteration`` to ``hp.iterations``.
 
@@ -354,7 +432,7 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
         raise ValueError(f"data is on {data.train.x.device}, training on {device}")
     if not 0 <= start_iteration < hp.iterations:
         raise ValueError(f"start_iteration must be in [0, {hp.iterations}), got {start_iteration}")
-    check_memory(model_hp, data, len(members), device)
+    check_memory(model_hp, data, len(members), device, hp.batch_size, eval_batch_size)
     model, masked_params, masks, frozen = _build(model_hp, data, members, device, speed)
     if parameterisation is not None:  # the weights stay as built: nothing to mask in the loop
         model = parameterisation.module(model, members)

@@ -116,9 +116,11 @@ class Call:
 
 
 def missing_calls(hp: ExperimentHparams, named_steps: list[tuple[str, list[Network]]],
-                  have: Callable[[Network], bool]) -> tuple[list[Call], int, int]:
+                  have: Callable[[Network], bool], limit: int | None = None
+                  ) -> tuple[list[Call], int, int]:
     """(calls, networks, missing): the batched calls that train what ``have`` lacks, grouped
-    by step and start iteration as :meth:`Runner.train_many` groups them."""
+    by step and start iteration as :meth:`Runner.train_many` groups them, and cut into parts
+    of at most ``limit`` networks as :meth:`Runner.group_limit` cuts them (None: uncut)."""
     calls, total, missing = [], 0, 0
     for name, networks in named_steps:
         total += len(networks)
@@ -126,7 +128,9 @@ def missing_calls(hp: ExperimentHparams, named_steps: list[tuple[str, list[Netwo
         missing += len(lacking)
         for start in sorted({n.start for n in lacking}):
             count = sum(n.start == start for n in lacking)
-            calls.append(Call(name, hp, count, start))
+            part = limit or count
+            calls += [Call(name, hp, min(part, count - done), start)
+                      for done in range(0, count, part)]
     return calls, total, missing
 
 

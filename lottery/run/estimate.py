@@ -26,9 +26,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import torch
+
 from lottery.core.experiments import Network
 from lottery.core.hparams import ExperimentHparams
 from lottery.core.store import RunStore
+from lottery.core.training import EVAL_BATCH, members_that_fit
 from lottery.core.work import (  # noqa: F401 (what the estimate is priced from)
     Call,
     CostOf,
@@ -42,11 +45,22 @@ from lottery.core.work import (  # noqa: F401 (what the estimate is priced from)
     sized_data,
     steps,
 )
+from lottery.engine.data import DATASETS
 from lottery.run.registry import KIND_WORK
 
 # kernel start, imports, data loading, figures and store writes of one notebook: smoke notebooks'
 # wall time minus their training steps, 6-20 s on the project's shared 2-core CPU
 NOTEBOOK_OVERHEAD_S = 10.0
+def group_limit(hp: ExperimentHparams, device: str) -> int | None:
+    """The most networks of ``hp`` one local training call holds on ``device`` now (what
+    :meth:`Runner.group_limit` will find there; None: unknown)."""
+    spec = DATASETS[hp.data.dataset]
+    largest = max(data_sizes(hp.data))
+    return members_that_fit(hp.model, spec.input_shape, spec.num_classes,
+                            hp.training.batch_size, min(EVAL_BATCH, largest),
+                            torch.device(device))
+
+
 
 
 # --- a notebook ---------------------------------------------------------------------------------
@@ -115,8 +129,10 @@ def planned_work(item: Planned, hparams: Callable[..., ExperimentHparams], store
 
 def estimate(notebook: str, profile: str, device: str, planned: list[Planned],
              hparams: Callable[..., ExperimentHparams], store: RunStore, cost_of: CostOf,
-             rewind_points: Callable) -> NotebookEstimate:
-    """Price ``planned`` against what ``store`` holds with the costs ``cost_of(hp, K)``."""
+             rewind_points: Callable, limit_of: Callable[[ExperimentHparams, str], int | None]
+             = group_limit) -> NotebookEstimate:
+    """Price ``planned`` against what ``store`` holds with the costs ``cost_of(hp, K)``;
+    ``limit_of(hp, device)``: the most networks one call trains (memory)."""
     result = NotebookEstimate(notebook, profile, device)
     # trained by an earlier experiment of the notebook, with the snapshots it kept: a network
     # asked again with a rewind point it lacks is trained again (as train_many does)
@@ -131,7 +147,7 @@ def estimate(notebook: str, profile: str, device: str, planned: list[Planned],
         calls, networks, missing = [], 0, 0
         work = planned_work(item, hparams, store, rewind_points)
         for hp, named in work.runs:
-            c, n, m = missing_calls(hp, named, have)
+            c, n, m = missing_calls(hp, named, have, limit_of(hp, device))
             calls, networks, missing = calls + c, networks + n, missing + m
             for net in (net for _, nets in named for net in nets):
                 counted.setdefault(net.path, set()).update(net.snapshots)

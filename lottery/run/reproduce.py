@@ -11,7 +11,8 @@ Python literals (else kept as text) and checked by the notebook's own parameter 
 Each ``notebooks/NN_name.ipynb`` runs with its ``profile`` parameter injected (the data folder
 passes through ``$LOTTERY_DATA``, the project's ``data/`` unless set); its printed output and one
 progress line per training step stream to the console. The executed copy goes to
-``runs/notebooks/NN_name.ipynb``, figures to ``figures/`` (the notebooks' own default).
+``notebooks/NN_name.ipynb`` of the run store (``$LOTTERY_RUNS``, else ``runs/``), figures to
+``figures/`` (the notebooks' own default; smoke figures to the run store's ``figures-smoke/``).
 ``--in-place`` also copies each successful run back into ``notebooks/`` (without papermill's
 injected-parameters cell, so the committed notebook still reads its profile from
 ``$LOTTERY_PROFILE``). A failing notebook does not stop the others; failures are listed at the
@@ -35,6 +36,7 @@ import nbformat
 
 from lottery.core.hparams import HparamError
 from lottery.core.presets import PROFILES
+from lottery.core.store import runs_root
 from lottery.engine.data import DATA_ENV
 from lottery.run import plans, record
 from lottery.run import store_command as housekeeping
@@ -285,8 +287,9 @@ def _parser(root: Path) -> argparse.ArgumentParser:
     parser.add_argument("--in-place", action="store_true",
                         help="also write each successful run back into notebooks/")
     parser.add_argument("--notebooks", type=Path, default=root / "notebooks")
-    parser.add_argument("--output", type=Path, default=root / "runs" / "notebooks",
-                        help="folder of the executed copies (default runs/notebooks)")
+    parser.add_argument("--output", type=Path, default=runs_root() / "notebooks",
+                        help="folder of the executed copies (default: notebooks/ of the run "
+                             "store, $LOTTERY_RUNS or runs/)")
     parser.add_argument("--data", default=None,
                         help="dataset folder, passed as $LOTTERY_DATA (default: inherited, "
                              "else the project's data/)")

@@ -38,7 +38,7 @@ from lottery.core.presets import (
     experiment_hparams,  # noqa: F401 (the notebooks' and tests' facade)
 )
 from lottery.core.provenance import project_root, provenance
-from lottery.core.store import RUNS_ENV, RunStore
+from lottery.core.store import RunStore, runs_root
 from lottery.engine.data import DATASETS, DataBundle, DataUnavailable, load, offline, shown
 from lottery.engine.data import data_root as resolve_data_root
 from lottery.engine.download import ensure, real_data_available  # noqa: F401 (notebooks use it)
@@ -57,7 +57,7 @@ from lottery.studies.transfer.study import sweep_lr, transfer
 
 PROFILE_ENV = "LOTTERY_PROFILE"
 DEFAULT_PROFILE = "quick"
-SMOKE_FIGURES = Path("runs") / "figures-smoke"  # what the synthetic stand-in draws
+SMOKE_FIGURES = "figures-smoke"  # under the run store: what the synthetic stand-in draws
 ESTIMATE_ENV = "LOTTERY_ESTIMATE"  # "off": no estimate in the banner (no calibration)
 # the parameters of the last validate_parameters call: the notebook's own ones, which setup's
 # estimate needs (dropout=True doubles notebook 02) and the notebooks pass only to validation
@@ -434,7 +434,8 @@ def setup(notebook: str, dataset: str, profile: str, *, data_root: str | Path | 
 
     Raises :class:`DataUnavailable` (one line) when the profile is ``paper`` and the real data
     is missing. ``output_dir`` None: ``figures/``, or ``runs/figures-smoke/`` under smoke so CI
-    never overwrites committed figures (both under the project root).
+    never overwrites committed figures (``figures/`` under the project root, the smoke folder
+under the run store: ``$LOTTERY_RUNS`` when set).
     """
     notebook_parameters = dict(_validated)  # the notebook's own call, before this one's
     validate_parameters(profile=profile, trials=trials, seed=seed, device=device,
@@ -450,7 +451,7 @@ def setup(notebook: str, dataset: str, profile: str, *, data_root: str | Path | 
     chosen = make_executor(executor, address=address, device=device, data_root=data_root)
     base = project_root()
     if output_dir is None:  # the stand-in's figures never land over the committed ones
-        output_dir = SMOKE_FIGURES if synthetic else "figures"
+        output_dir = runs_root() / SMOKE_FIGURES if synthetic else "figures"
     output_dir = base / output_dir  # a relative folder is taken from the project root
     store = default_store()
     session = Session(notebook, profile, dataset, synthetic, str(device), root, trials, seed,
@@ -461,21 +462,24 @@ def setup(notebook: str, dataset: str, profile: str, *, data_root: str | Path | 
 
 def default_store() -> RunStore:
     """The notebooks' run store: ``$LOTTERY_RUNS``, else ``runs/`` of the project."""
-    return RunStore(None if os.environ.get(RUNS_ENV) else project_root() / "runs")
+    return RunStore(runs_root())
 
 
 def estimate_notebook(notebook: str, parameters: Mapping, device: str, store: RunStore, *,
-                      calibrate: bool = True, say=None) -> estimate.NotebookEstimate | None:
+                      calibrate: bool = True, say=None, measure_cost=measure
+                      ) -> estimate.NotebookEstimate | None:
     """The wall time ``notebook`` will take with ``parameters`` on ``device`` given what
     ``store`` holds (None: the notebook declares no plan). ``calibrate`` False: cached costs
-    only (:class:`NotCalibrated` when one is missing)."""
+    only (:class:`NotCalibrated` when one is missing); ``measure_cost``: how a missing cost
+    is measured (cached in ``store``'s folder)."""
     planned = plans.plan(notebook, parameters)
     if planned is None:
         return None
     profile = parameters["profile"]
     hparams = partial(experiment_hparams, profile=profile, synthetic=PROFILES[profile].synthetic,
                       trials=parameters.get("trials"), seed=parameters.get("seed", 0))
-    calibration = Calibration(store.root, device, measure_cost=measure if calibrate else None,
+    calibration = Calibration(store.root, device,
+                              measure_cost=measure_cost if calibrate else None,
                               say=say)
     result = estimate.estimate(notebook, profile, device, planned, hparams, store,
                                calibration.cost, rewind_points)
@@ -525,6 +529,11 @@ def _checked_device(device: str | None) -> str:
         raise HparamError(f"parameter device {device!r}: CUDA is not available on this machine")
     if kind not in ("cpu", "cuda"):
         raise HparamError(f"parameter device must be 'auto', 'cpu' or 'cuda[:N]'; got {device!r}")
+    index = torch.device(device).index
+    if kind == "cuda" and index is not None and index >= torch.cuda.device_count():
+        raise HparamError(f"parameter device {device!r}: this machine has "
+                          f"{torch.cuda.device_count()} CUDA device(s), cuda:0 to "
+                          f"cuda:{torch.cuda.device_count() - 1}")
     return device
 
 

@@ -388,7 +388,7 @@ def measure_pair(study: StabilityStudy, pair: Pair,
 METRICS = ("data_order_distance", "pruning_distance", "instability_pp", "early_stop_test_acc")
 VARIANT_ORDER = ("dense", "ticket", *CONTROLS)
 
-# Frankle et al. 2019, LeNet-300-100 at 10.7% remaining (PAPERS.md marks these as read
+# Frankle et al. 2019, LeNet-300-100 at 10.7% remaining (docs/PAPERS.md marks these as read
 # approximately from the paper's stability table; its control column is "random reinit").
 PAPER_LENET = STABILITY_LENET  # the paper's LeNet table: lottery.claims.paper_values
 

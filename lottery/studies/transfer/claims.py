@@ -3,7 +3,7 @@
 Results are keyed by recipe name: a target-found IMP run under its name (``"mnist"``,
 ``"fashion_mnist rewind"``, ``"mnist sgd"``) and a transfer under
 ``"<source> -> <target>"`` (:func:`key`). Morcos et al. state their findings in words and
-figures (PAPERS.md [T]), without numbers for these networks: transferred tickets beat random
+figures (docs/PAPERS.md [T]), without numbers for these networks: transferred tickets beat random
 tickets, often come close to tickets found on the target itself, and tickets from larger, more
 complex datasets transfer better. Each claim is therefore a direction alone, judged per trial
 (a transfer's trial t starts from its source's trial-t ticket and is compared with the target's
