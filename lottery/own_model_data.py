@@ -47,7 +47,7 @@ class TensorData:
         h = hashlib.sha256()
         for t in (self.x, self.y):
             h.update(str((tuple(t.shape), t.dtype)).encode())
-            h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+            h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
         return h.hexdigest()[:16]
 
 

@@ -1,11 +1,11 @@
 """Sparse export of a ticket, loading it back, and what sparsity buys at inference.
 
 A ticket at a few percent of its weights (Frankle & Carbin 2019) is mostly zeros. The export
-keeps, per pruned weight, the mask packed one bit per weight and the surviving values in mask
-order; every other tensor (biases, batch norm, unpruned layers) as it is. The file is a
-``torch.save`` of plain dicts, lists and tensors, written atomically and read back with
-``weights_only=True`` (no pickle can run code). It carries the module's architecture
-fingerprint: loading into another architecture is one clear error.
+keeps the masks packed one bit per weight and the surviving values in mask order; every other
+tensor (biases, batch norm, unpruned layers) as it is. The file is a ``torch.save`` of plain
+dicts, lists and tensors, written atomically and read back with ``weights_only=True`` (no
+pickle can run code). It carries the module's architecture fingerprint: loading into another
+architecture is one clear error.
 
 :func:`sparse_inference` replaces each pruned ``Linear`` by a CSR matrix product and each
 pruned ``Conv2d`` (one group) by a CSR product over the unfolded input (im2col), the rest as
@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import copy
 import io
+import math
 import statistics
 import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -35,17 +37,23 @@ from lottery.own_model_store import architecture_fingerprint
 from lottery.store import atomic_save
 
 EXPORT_VERSION = 1
-# CSR tensors are beta in PyTorch and say so on every construction (as in lottery.sparse)
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 
 
 def export_ticket(module: nn.Module, mask: Mask, path: str | Path) -> Path:
-    """Write ``module``'s weights with ``mask``'s layers stored sparse (packed bits + kept
-    values) to ``path``; returns the path."""
+    """Write ``module``'s weights with ``mask``'s layers stored sparse to ``path``: all masks
+    as one packed bit string, the kept values as one tensor per dtype (a few storages, however
+    many layers), the other tensors as they are; returns the path."""
     state = module_state(module)
-    kept = {name: state.pop(name)[keep] for name, keep in mask.items()}
+    layers, values = [], {}
+    for name, keep in mask.items():
+        weight = state.pop(name)
+        layers.append({"name": name, "shape": list(keep.shape), "dtype": str(weight.dtype)})
+        values.setdefault(str(weight.dtype), []).append(weight[keep])
+    bits = torch.cat([keep.flatten() for keep in mask.values()]).numpy()
     payload = {"version": EXPORT_VERSION, "architecture": architecture_fingerprint(module),
-               "masks": mask.pack(), "values": kept, "dense": state}
+               "layers": layers, "bits": torch.from_numpy(np.packbits(bits)),
+               "values": {dtype: torch.cat(parts) for dtype, parts in values.items()},
+               "dense": state}
     path = Path(path)
     atomic_save(payload, path)
     return path
@@ -57,12 +65,16 @@ def load_ticket(module: nn.Module, path: str | Path) -> Mask:
     if payload.get("architecture") != architecture_fingerprint(module):
         raise ValueError(f"{path}: exported from another architecture than "
                          f"{type(module).__name__} (fingerprints differ)")
-    mask = Mask.unpack(payload["masks"])
-    state = dict(payload["dense"])
-    for name, keep in mask.items():
-        weight = torch.zeros(keep.shape, dtype=payload["values"][name].dtype)
-        weight[keep] = payload["values"][name]
-        state[name] = weight
+    sizes = [math.prod(layer["shape"]) for layer in payload["layers"]]
+    bits = torch.from_numpy(np.unpackbits(payload["bits"].numpy())[:sum(sizes)].astype(bool))
+    mask, state, used = Mask(), dict(payload["dense"]), dict.fromkeys(payload["values"], 0)
+    for layer, keep in zip(payload["layers"], bits.split(sizes), strict=True):
+        keep, stream = keep.view(layer["shape"]), payload["values"][layer["dtype"]]
+        count = int(keep.sum())
+        weight = torch.zeros(keep.shape, dtype=stream.dtype)
+        weight[keep] = stream[used[layer["dtype"]]:used[layer["dtype"]] + count]
+        used[layer["dtype"]] += count
+        mask[layer["name"]], state[layer["name"]] = keep, weight
     load_state(module, state)
     return mask
 
@@ -74,12 +86,18 @@ def dense_bytes(module: nn.Module) -> int:
     return buffer.tell()
 
 
+def _csr(weight: Tensor) -> Tensor:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return weight.to_sparse_csr()
+
+
 class SparseLinear(nn.Module):
     """A Linear layer whose weight is a CSR matrix (its kept weights only)."""
 
     def __init__(self, layer: nn.Linear):
         super().__init__()
-        self.weight = layer.weight.detach().to_sparse_csr()
+        self.weight = _csr(layer.weight.detach())
         self.bias = None if layer.bias is None else layer.bias.detach()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -96,7 +114,7 @@ class SparseConv2d(nn.Module):
         super().__init__()
         self.out_channels, self.kernel = layer.out_channels, layer.kernel_size
         self.stride, self.padding, self.dilation = layer.stride, layer.padding, layer.dilation
-        self.weight = layer.weight.detach().flatten(1).to_sparse_csr()
+        self.weight = _csr(layer.weight.detach().flatten(1))
         self.bias = None if layer.bias is None else layer.bias.detach()
 
     def forward(self, x: Tensor) -> Tensor:

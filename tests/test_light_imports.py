@@ -52,3 +52,13 @@ def test_the_cli_help_still_works():
     out = subprocess.run([sys.executable, "-m", "lottery", "imp", "--preset", "lenet", "--help"],
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert "--training.test_curve" in out
+
+
+def test_import_lottery_is_light_and_its_public_names_load_on_use():
+    code = ("import sys, lottery\n"
+            "light = not any(m in sys.modules for m in ('lottery.own_model', 'pandas', "
+            "'torch'))\n"
+            "from lottery import find_ticket, measure_inference\n"
+            "print(light, find_ticket.__module__, measure_inference.__name__, "
+            "sorted(lottery.__all__) == lottery.__all__)")
+    assert modules_after(code) == "True lottery.own_model measure True"
