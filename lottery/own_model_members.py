@@ -113,9 +113,11 @@ class Group:
         self.module.eval()
         total_loss = total_acc = 0.0
         count = 0
-        for x, y in chunks:
+        for x, y in chunks:  # member by member: vmap over a shared input was 2x slower on a CPU
             x, y = x.to(device), y.to(device)
-            loss, acc = self._run(params, buffers, x, y, shared=True)
+            loss, acc = (torch.stack(v) for v in zip(*[self._one(
+                {n: p[k] for n, p in params.items()}, {n: b[k] for n, b in buffers.items()},
+                x, y) for k in range(self.size)], strict=True))
             total_loss, total_acc = total_loss + loss * len(y), total_acc + acc * len(y)
             count += len(y)
         return (total_loss / count).cpu(), (total_acc / count).cpu()
