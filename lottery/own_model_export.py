@@ -87,9 +87,12 @@ def dense_bytes(module: nn.Module) -> int:
 
 
 def _csr(weight: Tensor) -> Tensor:
+    """``weight`` (2-D) as CSR with int32 indices (half the index bytes of torch's default)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return weight.to_sparse_csr()
+        csr = weight.to_sparse_csr()
+        return torch.sparse_csr_tensor(csr.crow_indices().int(), csr.col_indices().int(),
+                                       csr.values(), csr.shape)
 
 
 class SparseLinear(nn.Module):
