@@ -92,7 +92,7 @@ def _csr(weight: Tensor) -> Tensor:
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         csr = weight.to_sparse_csr()
         return torch.sparse_csr_tensor(csr.crow_indices().int(), csr.col_indices().int(),
-                                       csr.values(), csr.shape)
+                                       csr.values(), csr.shape, check_invariants=False)
 
 
 class SparseLinear(nn.Module):
