@@ -306,7 +306,7 @@ def _vectorize(model, data, batch_size, loss, make_optimizer, batched, device) -
     if batched is False:
         return False
     x, y = _example(data, batch_size, device)
-    reason = probe(model.to(device), x, y, loss, make_optimizer)
+    reason = probe(copy.deepcopy(model).to(device), x, y, loss, make_optimizer)
     if reason is None:
         return True
     if batched is True:
@@ -347,5 +347,5 @@ def _prepare(model, train, val, test, optimizer, iterations, batch_size, eval_ev
               "seed": seed, "pruning": prune.key(), "device_type": device.type}
     vectorized = _vectorize(model, data, batch_size, loss, make_optimizer, batched, device)
     members = MemberStore(_run_store(store), architecture_fingerprint(model), recipe)
-    return _Search(model.cpu(), data, val, test, make_optimizer, budget, loss, prune,
+    return _Search(copy.deepcopy(model).cpu(), data, val, test, make_optimizer, budget, loss, prune,
                    prunable, members, device, vectorized, progress)

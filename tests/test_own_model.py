@@ -33,12 +33,12 @@ ALL = list(NETS)
 SMALL = Pruning(rates={"conv": 0.3, "fc": 0.5, "output": 0.2})
 
 
-def search(name, tmp_path=None, **kw):
+def search(name, tmp_path=None, model=None, **kw):
     x, y = data()
     settings = dict(val=(x[160:200], y[160:200]), test=(x[200:], y[200:]), iterations=12,
                     batch_size=16, eval_every=4, levels=2, pruning=SMALL, progress=False,
                     store=None if tmp_path is None else tmp_path)
-    return find_ticket(make(name), (x[:160], y[:160]), **(settings | kw))
+    return find_ticket(model or make(name), (x[:160], y[:160]), **(settings | kw))
 
 
 def pruned_values(state, mask):
@@ -47,7 +47,10 @@ def pruned_values(state, mask):
 
 @pytest.mark.parametrize("name", ALL)
 def test_imp_levels_controls_and_pruned_weights_exactly_zero(name):
-    result = search(name, trials=2)
+    model = make(name)
+    result = search(name, trials=2, model=model)
+    untouched = module_state(make(name))  # the user's module is left as it was
+    assert all(torch.equal(t, untouched[n]) for n, t in module_state(model).items())
     frame = result.results
     assert sorted(frame.variant.unique()) == ["random_mask", "reinit", "ticket"]
     assert len(frame) == 2 * (1 + 2 * 3) and frame.early_stop_test_acc.between(0, 1).all()
