@@ -233,21 +233,29 @@ def find_ticket(model: nn.Module, train, *, val=None, test=None,
         _record(result, (t, 0, "ticket"), inits[t], dense_mask(model, search.prunable), dense[t])
     rewinds = [dense[t].snapshot if rewind_to else inits[t] for t in range(trials)]
     for level in range(1, levels + 1):
-        members, labels = [], []
-        for t in range(trials):
-            previous = result.networks[t, level - 1, "ticket"]
-            mask = search.next_mask(rewinds[t], previous.final, result.masks[t, level - 1,
-                                    "ticket"], _seed(seed, t, level, 99))
-            for variant in ("ticket", *controls):
-                start, its_mask = _variant(variant, model, rewinds[t], mask,
-                                           _seed(seed, t, level, 1 + CONTROLS.index(variant)
-                                                 if variant in CONTROLS else 0))
-                members.append(Member(start, its_mask, _seed(seed, t, 0)))
-                labels.append((t, level, variant))
+        labels, members = _level_members(search, result, rewinds, level, controls, seed)
         trained = search.train(members, rewind_to, None, f"level {level}")
         for label, member, net in zip(labels, members, trained, strict=True):
             _record(result, label, member.start, member.mask, net)
     return result
+
+
+def _level_members(search: _Search, result: TicketSearch, rewinds: list[State], level: int,
+                   controls: Sequence[str], seed: int) -> tuple[list, list[Member]]:
+    """Each trial's ticket of ``level`` -- pruned from its ticket of the level before -- and
+    its controls; every member of a trial keeps the trial's data order."""
+    labels, members = [], []
+    for t, rewind in enumerate(rewinds):
+        previous = result.networks[t, level - 1, "ticket"]
+        mask = search.next_mask(rewind, previous.final, result.masks[t, level - 1, "ticket"],
+                                _seed(seed, t, level, 99))
+        for variant in ("ticket", *controls):
+            role = 1 + CONTROLS.index(variant) if variant in CONTROLS else 0
+            start, its_mask = _variant(variant, search.module, rewind, mask,
+                                       _seed(seed, t, level, role))
+            members.append(Member(start, its_mask, _seed(seed, t, 0)))
+            labels.append((t, level, variant))
+    return labels, members
 
 
 def _variant(name: str, model: nn.Module, rewind: State, mask: Mask, seed: int
