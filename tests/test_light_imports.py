@@ -24,12 +24,12 @@ def test_provenance_reads_torchvisions_version_without_importing_it():
     import torchvision
 
     assert provenance.torchvision_version() == torchvision.__version__
-    assert modules_after("import sys; from lottery import provenance; provenance.versions(); "
+    assert modules_after("import sys; from lottery.core import provenance; provenance.versions(); "
                          "print('torchvision' in sys.modules)") == "False"
 
 
 def test_our_optimizers_do_not_import_dynamo():
-    code = ("import sys, torch; from lottery import optimizers\n"
+    code = ("import sys, torch; from lottery.engine import optimizers\n"
             "p = [torch.nn.Parameter(torch.ones(3))]\n"
             "for make in (lambda: optimizers.Adam(p, compiled=True), "
             "lambda: optimizers.SGD(p, lr=0.1, momentum=0.9)):\n"
@@ -53,3 +53,14 @@ def test_the_cli_help_still_works():
     out = subprocess.run([sys.executable, "-m", "lottery", "imp", "--preset", "lenet", "--help"],
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert "--training.test_curve" in out
+
+
+def test_import_lottery_is_light_and_its_public_names_load_on_use():
+    code = ("import sys, lottery\n"
+            "light = not any(m in sys.modules for m in "
+            "('lottery.studies.own_model.search', 'pandas', "
+            "'torch'))\n"
+            "from lottery import find_ticket, measure_inference\n"
+            "print(light, find_ticket.__module__, measure_inference.__name__, "
+            "sorted(lottery.__all__) == lottery.__all__)")
+    assert modules_after(code) == "True lottery.studies.own_model.search measure True"

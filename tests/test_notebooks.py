@@ -22,7 +22,8 @@ def test_notebooks_exist():
     assert [p.stem for p in NOTEBOOKS] == ["01_lenet_mnist", "02_conv_cifar10",
                                           "03_vgg_resnet_rewinding", "04_deconstructing_tickets",
                                           "05_stability_and_overlap",
-                                          "06_ticket_transfer", "07_cheap_tickets"]
+                                          "06_ticket_transfer", "07_cheap_tickets",
+                                          "09_your_own_model"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -88,7 +89,9 @@ def test_bad_parameter_fails_in_validation_cell(params, message, tmp_path):
 @pytest.mark.parametrize("params", [
     {"profile": "fast"}, {"profile": "quick", "trials": 0}, {"profile": "quick", "seed": -2},
     {"profile": "quick", "rewind_ks": [100, -1]}, {"profile": "quick", "dropout": "yes"},
-    {"profile": "quick", "models": ["conv9"]}, {"profile": "quick", "device": "tpu!"}])
+    {"profile": "quick", "models": ["conv9"]}, {"profile": "quick", "device": "tpu!"},
+    {"profile": "quick", "levels": 0}, {"profile": "quick", "iterations": 2.5},
+    {"profile": "quick", "rewind_fraction": 1.0}])
 def test_validate_parameters_rejects(params):
     with pytest.raises(HparamError):
         validate_parameters(**params)

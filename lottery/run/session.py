@@ -124,6 +124,7 @@ def validate_parameters(*, profile: str, trials: int | None = None, seed: int = 
             _fail(name, "a non-empty list drawn from 'conv2', 'conv4', 'conv6'", value)
         else:
             _check_transfer_parameter(name, value)
+            _check_own_model_parameter(name, value)
     _validated.update(profile=profile, trials=trials, seed=seed, device=device,
                       data_root=data_root, output_dir=output_dir, **specific)
 
@@ -146,6 +147,16 @@ def _check_transfer_parameter(name: str, value) -> None:
     elif name == "cifar_models" and not (value is None or (isinstance(value, Sequence) and set(
             value) <= {"conv2", "vgg19"})):
         _fail(name, "None or a list drawn from 'conv2', 'vgg19'", value)
+
+
+def _check_own_model_parameter(name: str, value) -> None:
+    """Your-own-model notebook's parameters (09)."""
+    if name in ("iterations", "levels") and not (value is None or (_is_int(value) and
+                                                                    value >= 1)):
+        _fail(name, "None (the profile's) or a positive integer", value)
+    elif name == "rewind_fraction" and not (isinstance(value, int | float) and not isinstance(
+            value, bool) and 0 <= value < 1):
+        _fail(name, "a fraction of training in [0, 1)", value)
 
 
 def _relative(path: Path) -> str:
