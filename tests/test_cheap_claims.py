@@ -10,7 +10,7 @@ from itertools import product
 import pandas as pd
 from pytest import approx
 
-from lottery.claims.framework import paper_vs_ours, verdicts
+from lottery.run.registry import paper_vs_ours, verdicts
 from lottery.studies.cheap import claims as cc
 from lottery.studies.cheap.study import StopRule
 

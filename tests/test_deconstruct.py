@@ -20,6 +20,7 @@ from lottery.engine.members import member_state
 from lottery.engine.models import build
 from lottery.engine.pruning import prune_layerwise, random_mask_like, scores
 from lottery.engine.variants import VARIANTS, ResetContext
+from lottery.run import registry
 from lottery.studies.deconstruct.study import (
     evaluate_states,
     masked,
@@ -518,11 +519,10 @@ def _zhou_world(holds: bool) -> dict:
 
 
 def test_claims_pass_where_zhou_holds_and_fail_where_reversed():
-    from lottery.claims import framework as report
 
-    good = report.verdicts("04_deconstructing_tickets", _zhou_world(True), "paper", False)
-    bad = report.verdicts("04_deconstructing_tickets", _zhou_world(False), "paper", False)
-    assert len(good) == len(bad) == len(report.CLAIMS["04_deconstructing_tickets"]) == 10
+    good = registry.verdicts("04_deconstructing_tickets", _zhou_world(True), "paper", False)
+    bad = registry.verdicts("04_deconstructing_tickets", _zhou_world(False), "paper", False)
+    assert len(good) == len(bad) == len(registry.CLAIMS["04_deconstructing_tickets"]) == 10
     for g, b in zip(good, bad, strict=True):
         assert g.direction.startswith("holds"), (g.claim.claim, g.direction, g.where)
         assert b.direction.startswith("contradicted"), (b.claim.claim, b.direction, b.where)
@@ -530,14 +530,13 @@ def test_claims_pass_where_zhou_holds_and_fail_where_reversed():
             assert g.number == "holds" and b.number == "contradicted", g.claim.claim
     best = next(v for v in good if v.claim.claim.startswith("criteria: best"))
     assert best.mean == pytest.approx(0.5, abs=0.01) and "best other: movement" in best.where
-    smoke = report.verdicts("04_deconstructing_tickets", _zhou_world(True), "smoke", False)
+    smoke = registry.verdicts("04_deconstructing_tickets", _zhou_world(True), "smoke", False)
     assert all(v.direction == "n/a" and v.number == "n/a" for v in smoke)
 
 
 def test_untrained_supermask_density_is_chosen_on_validation_and_reported_on_test():
-    from lottery.claims import framework as report
 
-    judged = {v.claim.claim: v for v in report.verdicts(
+    judged = {v.claim.claim: v for v in registry.verdicts(
         "04_deconstructing_tickets", _zhou_world(True), "paper", False)}
     v = next(v for c, v in judged.items() if c.startswith("untrained large_final_same_sign "
                                                             "mask, original init"))
@@ -555,7 +554,6 @@ def test_the_notebooks_supermask_table_chooses_on_validation_too():
 
 
 def test_signed_constant_nearly_matches_only_when_nearer_the_ticket_than_reinit():
-    from lottery.claims import framework as report
 
     world = _zhou_world(True)
     # the old measurement ("signed constant above reinit") passed this: 0.2 pp above reinit,
@@ -563,17 +561,16 @@ def test_signed_constant_nearly_matches_only_when_nearer_the_ticket_than_reinit(
     world["mask1"] = _lineage({"ticket": .98, "reinit": .96, "reshuffle": .96,
                                "signed_constant": .962, "random_magnitudes": .975,
                                "random_signs": .962})
-    v = next(v for v in report.verdicts("04_deconstructing_tickets", world, "paper", False)
+    v = next(v for v in registry.verdicts("04_deconstructing_tickets", world, "paper", False)
              if v.claim.claim.startswith("mask-1: signed constant nearer"))
     assert v.mean == pytest.approx(-1.6) and v.direction.startswith("contradicted")
 
 
 def test_claims_not_measured_without_sparse_levels():
-    from lottery.claims import framework as report
 
     world = _zhou_world(True)
     world["mask1"] = _lineage({"ticket": .98, "reinit": .96}, levels=[2])  # 64%: not sparse
-    verdict = {v.claim.claim: v for v in report.verdicts("04_deconstructing_tickets", world,
+    verdict = {v.claim.claim: v for v in registry.verdicts("04_deconstructing_tickets", world,
                                                          "paper", False)}
     reinit = verdict["mask-1: rewind to init minus random reinit (pp, < 30% remaining)"]
     assert reinit.direction == "n/a" and reinit.where.startswith("not measured")

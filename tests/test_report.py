@@ -14,6 +14,7 @@ from lottery.claims import framework as report
 from lottery.claims.framework import Claim, Direction, Measurement, Runs
 from lottery.core.experiments import ExperimentResult
 from lottery.core.presets import resolve
+from lottery.run import registry
 
 TRIALS = 3
 
@@ -91,12 +92,12 @@ GOOD, BAD = ("consistent", "holds"), ("differs", "contradicted")
 
 
 def _judged(results, profile="paper", notebook="01_lenet_mnist", synthetic=False):
-    return {v.claim.claim: v for v in report.verdicts(notebook, results, profile, synthetic)}
+    return {v.claim.claim: v for v in registry.verdicts(notebook, results, profile, synthetic)}
 
 
 def test_every_lenet_claim_passes_where_the_paper_holds():
     judged = _judged(_lenet_good())
-    assert len(judged) == len(report.CLAIMS["01_lenet_mnist"])
+    assert len(judged) == len(registry.CLAIMS["01_lenet_mnist"])
     for name, v in judged.items():
         assert v.direction.startswith("holds") or (v.claim.direction is None
                                                    and v.direction == "n/a"), (name, v)
@@ -132,7 +133,7 @@ def test_smoke_and_synthetic_give_na_and_quick_labels_the_number():
     quick = _judged(_lenet_good(), "quick")
     dense = quick["LeNet dense: test accuracy at early stop (%)"]
     assert dense.number == "consistent (not expected under quick)"
-    table = report.paper_vs_ours("01_lenet_mnist", _lenet_bad(), "quick", synthetic=False)
+    table = registry.paper_vs_ours("01_lenet_mnist", _lenet_bad(), "quick", synthetic=False)
     assert list(table.columns) == report.COLUMNS
     numbered = table[table.paper != "— (no number)"]
     assert numbered.number.str.split().str[0].isin(BAD).all()
@@ -145,12 +146,12 @@ def test_levels_the_run_does_not_reach_are_na_and_say_why():
     v = judged["ticket at Pm 21.1%: early stop earlier than dense (% fewer iterations)"]
     assert (v.direction, v.number) == ("n/a", "n/a") and np.isnan(v.mean)
     assert "Pm 21.1% not reached" in v.where and "64.0%" in v.where
-    row = report.paper_vs_ours("01_lenet_mnist", shallow, "paper", False).iloc[1]
+    row = registry.paper_vs_ours("01_lenet_mnist", shallow, "paper", False).iloc[1]
     assert row.ours == "—" and row.direction == "n/a"
 
 
 def test_claims_without_their_results_are_left_out():
-    table = report.paper_vs_ours("01_lenet_mnist", {"lenet": _lenet_good()["lenet"]}, "paper",
+    table = registry.paper_vs_ours("01_lenet_mnist", {"lenet": _lenet_good()["lenet"]}, "paper",
                                  synthetic=False)
     assert not table.claim.str.contains("one-shot").any() and len(table) == 10
 
@@ -302,8 +303,12 @@ def test_vgg_claims_are_measured_at_the_papers_pm_not_at_the_sparsest_level():
     v = judged["VGG-19 lr 0.01, Pm 3.5%: ticket minus dense at the end (pp)"]
     assert v.mean == pytest.approx(-0.1) and "level 15" in v.where
     assert v.number == "holds" and v.direction == "holds (ticket > random reinit)"
-    old_way = report._diff_at_sparsest("vgg19_lr0.01")(Runs({"vgg19_lr0.01": run}))
-    assert old_way == pytest.approx(-5.0)  # what measuring at the sparsest level would say
+    # what measuring at the sparsest level instead would say: ticket minus dense, -5 pp
+    frame = run.results
+    sparsest = frame[frame.level == frame.level.max()]
+    dense = frame[frame.level == 0].final_test_acc.mean()
+    assert (sparsest[sparsest.variant == "ticket"].final_test_acc.mean() - dense) * 100 == \
+        pytest.approx(-5.0)
 
 
 def test_fixed_iterations_are_read_from_the_history_scaled_to_the_run():
@@ -317,7 +322,7 @@ def test_fixed_iterations_are_read_from_the_history_scaled_to_the_run():
     assert values.values == pytest.approx(run.results.query("level == 3 and variant == 'ticket'")
                                           .final_test_acc.values * 100 - 2)
     assert report.at_iteration(runs, "v", 3, "ticket", 60_000)[1] == "at iteration 200 (paper 60K)"
-    early = report.judge(next(c for c in report.CLAIMS["03_vgg_resnet_rewinding"]
+    early = report.judge(next(c for c in registry.CLAIMS["03_vgg_resnet_rewinding"]
                               if c.claim.startswith("VGG-19 lr 0.01, 30K")), Runs(
         {"vgg19_lr0.01": run}), "quick")
     assert early.mean == pytest.approx(1.0) and early.direction == "holds (ours > 0)"

@@ -9,6 +9,7 @@ from pytest import approx
 
 from lottery.claims import framework as report
 from lottery.engine.analysis import OVERALL
+from lottery.run import registry
 from lottery.studies.stability.overlap import DATA_ORDER, INIT_SEED
 
 NB = "05_stability_and_overlap"
@@ -75,7 +76,7 @@ def _tables(stability=None, overlap=None, properties=None) -> dict[str, pd.DataF
 
 
 def _judged(tables, profile="paper") -> dict[str, report.Verdict]:
-    return {v.claim.claim: v for v in report.verdicts(NB, tables, profile, synthetic=False)}
+    return {v.claim.claim: v for v in registry.verdicts(NB, tables, profile, synthetic=False)}
 
 
 def _get(verdicts: dict, start: str) -> report.Verdict:
@@ -175,9 +176,9 @@ def test_ticket_properties_above_their_chance_levels():
 
 
 def test_smoke_and_other_presets_give_no_verdicts():
-    smoke = report.verdicts(NB, _tables(), "smoke", synthetic=False)
+    smoke = registry.verdicts(NB, _tables(), "smoke", synthetic=False)
     assert {(v.direction, v.number) for v in smoke} == {("n/a", "n/a")}
-    assert report.paper_vs_ours(NB, {"conv2_stability": pd.DataFrame()}, "quick",
+    assert registry.paper_vs_ours(NB, {"conv2_stability": pd.DataFrame()}, "quick",
                                 synthetic=False).empty
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pandas as pd
 from pytest import approx
 
-from lottery.claims.framework import CLAIMS, NotMeasured, paper_vs_ours, verdicts
+from lottery.claims.framework import NotMeasured
+from lottery.run.registry import CLAIMS, paper_vs_ours, verdicts
 from lottery.studies.transfer import claims as transfer_claims
 
 NB = "06_ticket_transfer"

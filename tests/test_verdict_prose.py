@@ -13,6 +13,7 @@ import pytest
 from lottery.claims import framework as report
 from lottery.claims.framework import Claim, Measurement, Runs
 from lottery.claims.prose import order_in_words, verdicts_in_words
+from lottery.run import registry
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 WITH_TABLES = ["01_lenet_mnist", "04_deconstructing_tickets", "05_stability_and_overlap",
@@ -39,7 +40,7 @@ def test_the_sentences_follow_the_table():
 
 
 def test_a_table_without_verdicts_says_so():
-    table = report.paper_vs_ours("01_lenet_mnist", {}, "smoke")
+    table = registry.paper_vs_ours("01_lenet_mnist", {}, "smoke")
     assert verdicts_in_words(table).startswith("No direction verdicts here")
 
 

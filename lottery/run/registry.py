@@ -8,6 +8,9 @@ notebooks' parameter checks are all read from these entries.
 
 from __future__ import annotations
 
+import pandas as pd
+
+from lottery.claims import framework
 from lottery.core.study import Study
 from lottery.studies.cheap.entry import STUDY as CHEAP
 from lottery.studies.deconstruct.entry import STUDY as DECONSTRUCT
@@ -33,5 +36,17 @@ def _merged(field: str) -> dict:
 PLANS = _merged("plans")            # notebook -> its calls for given parameters
 KIND_WORK = _merged("kinds")        # experiment kind -> the networks a call would train
 CHECKS = _merged("checks")          # notebook -> its own parameter check
+CLAIMS = {notebook: claims() for notebook, claims in _merged("claims").items()}
 COMMANDS = {c.name: c for s in STUDIES for c in s.commands}
 KINDS = ("imp", "oneshot", "rewind_sweep", *KIND_WORK)   # imp, oneshot and sweeps: the core's
+
+
+def verdicts(notebook: str, results, profile: str, synthetic: bool | None = None) -> list:
+    """``notebook``'s claims judged on ``results`` (see :func:`lottery.claims.framework.verdicts`)."""
+    return framework.verdicts(CLAIMS[notebook], results, profile, synthetic)
+
+
+def paper_vs_ours(notebook: str, results, profile: str,
+                  synthetic: bool | None = None) -> pd.DataFrame:
+    """``notebook``'s paper-vs-ours table (see :func:`lottery.claims.framework.paper_vs_ours`)."""
+    return framework.paper_vs_ours(CLAIMS[notebook], results, profile, synthetic)

@@ -26,7 +26,6 @@ import pandas as pd
 import torch
 
 from lottery.claims.figures import save_figure
-from lottery.claims.framework import paper_vs_ours
 from lottery.core.calibration import Calibration, NotCalibrated, measure
 from lottery.core.executors import EXECUTOR_ENV, EXECUTORS, Executor, LocalExecutor, make_executor
 from lottery.core.experiments import ExperimentResult, Runner
@@ -45,6 +44,7 @@ from lottery.engine.download import ensure, real_data_available  # noqa: F401 (n
 from lottery.engine.models import REGISTRY, build, weight_counts
 from lottery.run import estimate, plans, record
 from lottery.run.progress import reporting
+from lottery.run.registry import paper_vs_ours
 from lottery.studies.cheap.study import run
 from lottery.studies.deconstruct import supermask
 from lottery.studies.deconstruct.study import sweep, untrained_accuracy

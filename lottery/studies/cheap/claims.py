@@ -21,6 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from lottery.claims.framework import NO_NUMBER, Claim, Direction, Measurement, NotMeasured
 from lottery.studies.cheap.methods import AT_INIT, METHODS
 
 KEY = "cheap"
@@ -90,8 +91,6 @@ def _at(frame: pd.DataFrame, level: int) -> str:
 
 def _measurement(gap: pd.Series, where: str, accuracy: pd.Series | None = None):
     """Per-trial values as a measurement; accuracies, when given, set the floor."""
-    from lottery.claims.framework import Measurement, NotMeasured  # report loads this module
-
     gap = gap.dropna()
     if gap.empty:
         raise NotMeasured(f"no trial with both quantities ({where})")
@@ -174,8 +173,6 @@ def imp_minus_shuffled(r: Frames):
 
 def claims() -> list:
     """The claims of notebook 07 (imported lazily: :mod:`lottery.claims.framework` registers them)."""
-    from lottery.claims.framework import NO_NUMBER, Claim, Direction
-
     need, two_se = (KEY,), f"by more than {MARGIN:g} pp (ours)"
     return [
         # non-inferiority: the whole interval above -MARGIN, a stated margin (not a shifted

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
+from lottery.claims.framework import NO_NUMBER, Claim, Direction, Measurement, NotMeasured
 from lottery.claims.paper_values import SUPERMASK_MNIST
 
 SPARSE = 30.0
@@ -64,8 +65,6 @@ def _levels(frame: pd.DataFrame, below: float) -> str:
 
 
 def _measurement(values: pd.Series, where: str, floor: float | None = None):
-    from lottery.claims.framework import Measurement, NotMeasured  # report loads this module
-
     if values.dropna().empty:
         raise NotMeasured(f"no pruned level below {SPARSE:g}% remaining")
     return Measurement(tuple(values.dropna()), where, floor)
@@ -155,16 +154,12 @@ def learned(runs):
 def learned_over_untrained(runs):
     """Per trial, the learned supermask minus the untrained signed-constant
     large_final_same_sign mask at its validation-chosen density (pp)."""
-    from lottery.claims.framework import Measurement
-
     a, b = learned(runs), best_untrained("large_final_same_sign", "signed_constant")(runs)
     return Measurement(tuple(x - y for x, y in zip(a.values, b.values, strict=False)))
 
 
 def claims() -> list:
     """The claims of notebook 04 (``Claim`` is imported here: report.py registers these)."""
-    from lottery.claims.framework import NO_NUMBER, Claim, Direction
-
     criteria = tuple(f"criterion:{c}" for c in (*BEST, "random", *SMALL))
     zero, frozen = "mask0:zero", "mask0:freeze_init"
     gap = RESOLUTION
@@ -221,16 +216,12 @@ def claims() -> list:
 def _far_above_random(start: str):
     """Above chance as the paper means it, against the random control: the random mask's
     untrained network at its own validation-chosen density (~10%, chance)."""
-    from lottery.claims.framework import Direction
-
     return Direction("above chance: above a random mask (the random control)",
                      lambda r: _minus(best_untrained("large_final_same_sign", start)(r),
                                       best_untrained("random", start)(r)), ">", 0.0)
 
 
 def _minus(a, b):
-    from lottery.claims.framework import Measurement
-
     return Measurement(tuple(x - y for x, y in zip(a.values, b.values, strict=False)))
 
 

@@ -22,6 +22,14 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from lottery.claims.framework import (
+    NO_NUMBER,
+    Claim,
+    Direction,
+    Measurement,
+    NotMeasured,
+    binomial_floor,
+)
 from lottery.claims.paper_values import (
     CHANCE_OVERLAP,
     STABILITY_LENET,
@@ -51,8 +59,6 @@ def nearest_level(frame: pd.DataFrame, percent: float = PAPER_PERCENT) -> int | 
 
 def paper_level(frame: pd.DataFrame, percent: float = PAPER_PERCENT) -> int:
     """:func:`nearest_level`, raising NotMeasured (with the levels we reached) when none is."""
-    from lottery.claims.framework import NotMeasured  # report loads this module
-
     level = nearest_level(frame, percent)
     if level is None:
         pm = frame[frame.level > 0].percent_remaining
@@ -87,8 +93,6 @@ def _where(frame: pd.DataFrame, k: int = 0, percent: float | None = PAPER_PERCEN
 
 
 def _measurement(values: pd.Series, where: str, floor: float | None = None):
-    from lottery.claims.framework import Measurement, NotMeasured  # report loads this module
-
     values = values.dropna()
     if values.empty:
         raise NotMeasured(f"no value: {where}")
@@ -129,8 +133,6 @@ def later_rewinding_gain(r: Frames):
 
 def _overlap_rows(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     """The all-layers rows of ``kind``'s pairs at the paper's level."""
-    from lottery.claims.framework import NotMeasured
-
     rows = frame[(frame.layer == OVERALL) & (frame.kind == kind)]
     if rows.empty:  # one trial has no pair of inits
         raise NotMeasured(f"no pair of masks of kind {kind!r}")
@@ -320,7 +322,6 @@ def _property_claims(claim, direction, no_number) -> list:
 def claims() -> list:
     """The notebook's claims as :class:`lottery.claims.framework.Claim` entries."""
     # report.py registers these: imported here, not on load
-    from lottery.claims.framework import NO_NUMBER, Claim, Direction, binomial_floor
 
     return (_distance_claims(Claim, Direction)
             + _accuracy_claims(Claim, Direction, binomial_floor)

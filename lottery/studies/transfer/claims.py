@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
+from lottery.claims.framework import NO_NUMBER, Claim, Direction, Measurement, NotMeasured
 from lottery.engine.data import DATASETS
 
 ACC = "early_stop_test_acc"
@@ -89,8 +90,6 @@ def _floor(accuracy: float) -> float:
 def _worst(gaps: pd.DataFrame, percent: pd.Series, keep: Callable[[pd.Series], pd.Series],
            accuracy: pd.DataFrame, what: str):
     """Per trial, the smallest gap over the levels ``keep`` selects, as a measurement."""
-    from lottery.claims.framework import Measurement, NotMeasured  # report loads this module
-
     levels = gaps.columns[keep(percent.reindex(gaps.columns)).to_numpy()]
     worst = gaps[levels].dropna(how="all").min(axis=1)
     if worst.dropna().empty:
@@ -133,8 +132,6 @@ def _gaps_to_found(r: Frames, source: str, target: str) -> pd.DataFrame:
 def asymmetry_by_trial(a: str, b: str):
     """Per trial, the mean gap to the target-found ticket of b -> a minus that of a -> b over
     their common levels (pp): how much better ``b``'s tickets transfer."""
-    from lottery.claims.framework import Measurement, NotMeasured
-
     def measure(r: Frames):
         into_a, into_b = _gaps_to_found(r, b, a), _gaps_to_found(r, a, b)
         common = into_a.columns.intersection(into_b.columns)
@@ -148,8 +145,6 @@ def asymmetry_by_trial(a: str, b: str):
 
 def asymmetry(a: str, b: str) -> Callable[[Frames], float]:
     """The mean over trials of :func:`asymmetry_by_trial` (NaN without common levels)."""
-    from lottery.claims.framework import NotMeasured
-
     def measure(r: Frames) -> float:
         try:
             return float(pd.Series(asymmetry_by_trial(a, b)(r).values).mean())
@@ -160,8 +155,6 @@ def asymmetry(a: str, b: str) -> Callable[[Frames], float]:
 
 def pair_claims(source: str, target: str, name: str | None = None) -> list:
     """Beats random below 50%, within 1 pp of the target-found ticket down to ~10%."""
-    from lottery.claims.framework import NO_NUMBER, Claim, Direction
-
     name = name or f"{title(source)} -> {title(target)}"
     transfer = key(source, target)
     close = worst_vs_found(transfer, target)
@@ -178,8 +171,6 @@ def pair_claims(source: str, target: str, name: str | None = None) -> list:
 
 def transfer_claims() -> list:
     """The claims of notebook 06 (``Claim`` is imported lazily: report.py registers these)."""
-    from lottery.claims.framework import NO_NUMBER, Claim
-
     a, b = "mnist", "fashion_mnist"
     claims = []
     for suffix, how in (("", ""), (" rewind", " (late resetting)")):
