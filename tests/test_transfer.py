@@ -18,6 +18,7 @@ from lottery.core.store import RunStore
 from lottery.engine.data import DataUnavailable, load
 from lottery.run import cli
 from lottery.run.session import setup, validate_parameters
+from lottery.studies.transfer import command as transfer_command
 from lottery.studies.transfer.study import source_tickets, sweep_lr, transfer, transfer_networks
 
 SGD = {"training__optimizer": "sgd", "training__lr": 0.05}
@@ -248,7 +249,7 @@ def test_cli_target_flags_reach_the_target_recipe():
     argv = [*ARGS, "--from", "fashion_mnist", "--to", "mnist", "--target.training.lr", "0.03",
             "--target.training.optimizer", "sgd", "--training.lr", "0.002"]
     args = cli.build_parser(argv).parse_args(argv)
-    source, target = cli.transfer_hparams(args)
+    source, target = transfer_command.transfer_hparams(args)
     assert source.data.dataset == target.data.dataset == "synthetic_mnist"  # smoke: stand-ins
     assert (source.training.optimizer, source.training.lr) == ("adam", 0.002)
     assert (target.training.optimizer, target.training.lr) == ("sgd", 0.03)
