@@ -26,7 +26,7 @@ from lottery.hparams import ExperimentHparams, fingerprint, to_dict
 from lottery.members import member_state
 from lottery.models import build
 from lottery.provenance import device_name, versions
-from lottery.store import atomic_write_text
+from lottery.store import atomic_write_text, claim
 from lottery.training import DEFAULT_SPEED, Member, SpeedOptions, evaluate, train
 
 CALIBRATION_FILE = "calibration.json"
@@ -182,6 +182,6 @@ class Calibration:
             self.measured.append(f"{hp.model.name} x{members}")
             entry = {"key": key, **dataclasses.asdict(cost)}
             table = self._read() | {name: entry}
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            claim(self.path.parent)  # calibration.json lives at a run store's top
             atomic_write_text(json.dumps(table, indent=1, sort_keys=True), self.path)
         return Cost(**{f.name: entry[f.name] for f in dataclasses.fields(Cost)})

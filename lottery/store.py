@@ -10,6 +10,10 @@ failed write removes its temporary file; temporaries of dead processes are swept
 opens. A file that cannot be used (unreadable, truncated, another key) is reported in one line
 and set aside as ``<name>.pt.corrupt`` (``.corrupt.1``, ``.corrupt.2`` ... when that exists:
 nothing set aside is ever overwritten or deleted), and the caller recomputes it.
+
+A store's root carries a marker file, ``.lottery-store``, written when the store is created
+(or first written to while it holds nothing but store items), so that removal
+(:mod:`lottery.housekeeping`) can refuse a folder that is not a run store.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ from lottery.hparams import fingerprint
 STORE_VERSION = 2
 RUNS_ENV = "LOTTERY_RUNS"
 _TMP = re.compile(r"^\..+\.(\d+)\.\d+\.tmp$")
+MARKER = ".lottery-store"
+# what else the suite leaves at a store's top level (reproduce, calibration, sparse training)
+KNOWN_ITEMS = frozenset({"notebooks", "figures-smoke", "calibration.json",
+                         "sparse_crossover.json"})
+_RECIPE = re.compile(r"^[0-9a-f]{16}$")  # a recipe folder: hparams.fingerprint
 _writes = itertools.count()
 
 
@@ -40,6 +49,57 @@ class StoreError(OSError):
 
 def runs_root(root: str | Path | None = None) -> Path:
     return Path(root or os.environ.get(RUNS_ENV) or "runs")
+
+
+def store_layout(root: Path) -> tuple[bool, int]:
+    """(whether every top-level item of ``root`` is one the suite writes, the number of recipe
+    folders): ``<model>-<data>/<16 hex digits>/`` folders, no symbolic links anywhere on the
+    way, and the known files and folders."""
+    recipes = 0
+    for top in root.iterdir():
+        if top.name == MARKER or _TMP.match(top.name):
+            continue
+        if top.is_symlink():
+            return False, recipes
+        if top.name in KNOWN_ITEMS:
+            continue
+        if not top.is_dir() or "-" not in top.name:
+            return False, recipes
+        inner = list(top.iterdir())
+        if not inner or any(f.is_symlink() or not f.is_dir() or not _RECIPE.match(f.name)
+                            for f in inner):
+            return False, recipes
+        recipes += len(inner)
+    return True, recipes
+
+
+def is_marked(root: Path) -> bool:
+    marker = root / MARKER
+    return marker.is_file() and not marker.is_symlink()
+
+
+def recognised(root: Path) -> bool:
+    """Whether ``root`` is a run store: marked, or (made before markers) laid out as one with
+    at least one recipe folder and nothing else."""
+    if is_marked(root):
+        return True
+    if not root.is_dir():
+        return False
+    known, recipes = store_layout(root)
+    return known and recipes > 0
+
+
+def claim(root: Path) -> None:
+    """Mark ``root`` as a run store where it is new, empty or holds only store items (a folder
+    with anything else stays unmarked: removal refuses it)."""
+    root = Path(root)
+    if is_marked(root):
+        return
+    if root.is_dir() and not store_layout(root)[0]:
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_text("a lottery run store: `python -m lottery store` lists it\n",
+                      root / MARKER)
 
 
 def notice(message: str) -> None:
@@ -144,6 +204,7 @@ class RunStore:
     def __init__(self, root: str | Path | None = None):
         self.root = runs_root(root)
         self._warned_versions: set = set()
+        self._claimed = False
         sweep_temporaries(self.root)
 
     def path(self, folder: str, name: str) -> Path:
@@ -175,6 +236,9 @@ class RunStore:
              provenance: dict | None = None) -> Path:
         path = self.path(folder, name)
         record = provenance or {}
+        if not self._claimed:
+            claim(self.root)
+            self._claimed = True
         atomic_save({"key_id": self.key_id(key), "key": key, "provenance": record,
                      "payload": payload}, path)
         self._write_readable(path, key, record)
