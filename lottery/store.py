@@ -19,6 +19,7 @@ A store's root carries a marker file, ``.lottery-store``, written when the store
 from __future__ import annotations
 
 import errno
+import io
 import itertools
 import json
 import os
@@ -155,8 +156,17 @@ def _no_space(error: BaseException) -> bool:
 
 
 def atomic_save(payload, path: Path) -> None:
-    """``torch.save`` to a temporary file, then rename: a crash never leaves half a file."""
-    _write_atomically(Path(path), lambda tmp: torch.save(payload, tmp))
+    """``torch.save`` to a temporary file, then rename: a crash never leaves half a file.
+
+    The payload is serialized in memory and written by Python: torch's zip writer reports a
+    failed write (a full disk) as ``RuntimeError: ... unexpected pos``, losing the errno."""
+    def write(tmp: Path) -> None:
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        with open(tmp, "wb") as file:
+            file.write(buffer.getbuffer())
+
+    _write_atomically(Path(path), write)
 
 
 def atomic_write_text(text: str, path: Path) -> None:
