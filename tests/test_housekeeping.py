@@ -3,6 +3,7 @@ with --yes; the lottery console script and --version."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from importlib import import_module
 from pathlib import Path
@@ -15,6 +16,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
+from lottery import __main__ as lottery_main
 from lottery import cli, housekeeping
 from lottery.store import RunStore
 
@@ -89,7 +91,7 @@ def test_console_script_and_version(capsys, monkeypatch):
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     module, _, function = scripts["lottery"].partition(":")
     entry = getattr(import_module(module), function)
-    assert entry is cli.main
+    assert entry is lottery_main.main
     monkeypatch.setattr(sys, "argv", ["/usr/bin/lottery", "--version"])
     with pytest.raises(SystemExit) as done:
         entry(["--version"])
@@ -181,3 +183,27 @@ def test_listing_survives_an_entry_json_holding_a_list(store, capsys):
         readable.write_text("[1, 2]")
     assert housekeeping.main(["list", "--runs", str(store)]) == 0
     assert "lenet-mnist/aaaa" in capsys.readouterr().out
+
+
+# Ctrl-C while torch is still importing: the finder raises it where the import would start
+_INTERRUPTED_IMPORT = """
+import sys
+
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["lottery", "models"]
+import runpy
+runpy.run_module("lottery", run_name="__main__")
+"""
+
+
+def test_ctrl_c_during_start_up_imports_is_one_line():
+    done = subprocess.run([sys.executable, "-c", _INTERRUPTED_IMPORT], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 130
+    assert done.stderr.strip() == "interrupted while starting; nothing was run"
