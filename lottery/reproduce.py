@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import inspect
 import os
 import re
 import sys
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import nbformat
 
-from lottery import housekeeping, plans, record
+from lottery import cheap, deconstruct, housekeeping, plans, record, stability
 from lottery.data import DATA_ENV
 from lottery.estimate import duration, over_budget, parse_duration
 from lottery.hparams import HparamError
@@ -120,9 +121,33 @@ def notebook_parameters(source: Path, profile: str, given: dict) -> tuple[dict, 
     values = defaults | mine | {"profile": profile}
     try:
         validate_parameters(**values)
+        check_study(source.stem, values)
     except HparamError as error:
         raise HparamError(f"{source.stem}: {error}") from None
     return values, {"profile": profile} | mine
+
+
+def _quick_cut(*, profile, quick_cut, trials) -> None:
+    deconstruct.profile_cut(profile, quick_cut, trials)
+
+
+# the checks of a notebook's own study parameters, which the notebook runs after its
+# validate_parameters; here they run before any kernel starts (each gets the parameters it names)
+STUDY_CHECKS = {
+    "04_deconstructing_tickets": (deconstruct.check_parameters, _quick_cut),
+    "05_stability_and_overlap": (stability.validate_study,),
+    "07_cheap_tickets": (cheap.check_parameters,),
+}
+
+
+def check_study(notebook: str, values: dict) -> None:
+    """Run ``notebook``'s study checks on ``values`` (:class:`HparamError`); a check whose
+    parameters are not all known here (a default that is an expression) is left to the
+    notebook."""
+    for check in STUDY_CHECKS.get(notebook, ()):
+        names = inspect.signature(check).parameters
+        if all(name in values for name in names):
+            check(**{name: values[name] for name in names})
 
 
 def check_given(selected: list[Path], given: dict) -> None:
@@ -227,9 +252,14 @@ def execute(o: Outcome, output_dir: Path, args) -> None:
     o.record = record.read(record_file)
     print(f"{o.name}: {o.status} in {duration(o.seconds)} (executed copy: {output})",
           flush=True)
-    planned = plans.plan(o.name, o.values) or []
-    ran = [plans.Planned.from_record(r) for r in o.record.get("experiments", [])]
-    extra = plans.undeclared(planned, ran)
+    try:
+        planned = plans.plan(o.name, o.values) or []
+        ran = [plans.Planned.from_record(r) for r in o.record.get("experiments", [])]
+        extra = plans.undeclared(planned, ran)
+    except Exception as error:  # noqa: BLE001 - a check of the plan, never a stop
+        print(f"note: {o.name}: its plan could not be compared with what it ran "
+              f"({one_line(error)})")
+        return
     if planned and extra:
         print(f"note: {o.name} ran experiments its plan (lottery/plans.py) does not declare, "
               f"so its estimate missed them: {', '.join(e.label for e in extra)}")
