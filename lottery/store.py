@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from lottery import provenance as prov
+from lottery import temporaries
 from lottery.hparams import fingerprint
 
 STORE_VERSION = 2
@@ -173,27 +174,9 @@ def atomic_write_text(text: str, path: Path) -> None:
     _write_atomically(Path(path), lambda tmp: tmp.write_text(text))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_temporaries(root: Path) -> int:
     """Remove the temporary files that dead processes left under ``root``; returns the count."""
-    removed = 0
-    if not root.is_dir():
-        return 0
-    for tmp in root.rglob(".*.tmp"):
-        match = _TMP.match(tmp.name)
-        if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
-            tmp.unlink(missing_ok=True)
-            removed += 1
-    return removed
+    return temporaries.sweep(root, _TMP, recursive=True)
 
 
 def set_aside(path: Path, reason: str, then: str = "recomputing") -> Path:
