@@ -135,7 +135,8 @@ class LocalExecutor:
         payloads, record = train_payloads(task, runner.data, runner.device,
                                           checkpoint=checkpoint,
                                           checkpoint_every=runner.checkpoint_every,
-                                          progress=runner.progress)
+                                          progress=runner.progress,
+                                          crossovers=runner.crossovers)
         deliver(list(range(len(task.members))), payloads, record)
 
     def map(self, experiments: Sequence[Callable[[], T]]) -> list[T]:

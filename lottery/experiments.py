@@ -36,6 +36,7 @@ from lottery.members import State, member_state
 from lottery.models import build
 from lottery.provenance import provenance
 from lottery.results import ExperimentResult, experiment_tables
+from lottery.sparse import Crossovers, crossovers_in
 from lottery.store import RunStore
 from lottery.training import DEFAULT_SPEED, Member, SpeedOptions, TrainResult, default_device, train
 from lottery.variants import VARIANTS, ResetContext
@@ -88,6 +89,7 @@ class Runner:
             split_seed=d.split_seed, train_subset=d.train_subset, test_subset=d.test_subset),
             d.augment)
         self.checkpoint_every = checkpoint_every
+        self.crossovers = crossovers_in(self.store.root)  # sparse training's, in this store
         self._inits: dict[int, State] = {}
         model = self._model([0])
         self.kinds = dict(model.prunable)
@@ -172,6 +174,8 @@ class Runner:
             for i, payload in zip(group, self._train_group([wanted[i] for i in group], desc),
                                   strict=True):
                 payloads[i] = payload
+        for folder in {net.path[0] for net in wanted}:  # checkpoints a kill left behind
+            self.store.sweep_finished_groups(folder)
         return payloads
 
     def _train_group(self, networks: list[Network], desc: str) -> list[dict]:
@@ -179,8 +183,11 @@ class Runner:
         it arrives."""
         members = [n.build() for n in networks]
         folder = networks[0].path[0]
-        checkpoint = self.store.checkpoint_path(
-            folder, "train-" + fingerprint(sorted(self.store.key_id(n.key) for n in networks)))
+        ids = sorted(self.store.key_id(n.key) for n in networks)
+        group = "train-" + fingerprint(ids)
+        checkpoint = self.store.checkpoint_path(folder, group)
+        if self.checkpoint_every:
+            self.store.begin_group(folder, group, ids)
         data = self.data
         task = GroupTask(self.hp.model, self.hp.training, self.hp.data,
                          (len(data.train), len(data.val), len(data.test)),
@@ -197,7 +204,7 @@ class Runner:
 
         self.executor.train(self, task, deliver,
                             checkpoint if self.checkpoint_every else None)
-        checkpoint.unlink(missing_ok=True)  # only once every entry is safely stored
+        self.store.end_group(folder, group)  # only once every entry is safely stored
         return payloads
 
     # --- stages -----------------------------------------------------------------------------
@@ -309,14 +316,15 @@ def mask_of(payload: dict, dense: Mask) -> Mask:
 
 def train_payloads(task: GroupTask, data: DataBundle, device: torch.device, *,
                    checkpoint: Path | None = None, checkpoint_every: int = 0,
-                   progress: bool = False) -> tuple[list[dict], dict]:
+                   progress: bool = False, crossovers: Crossovers | None = None,
+                   ) -> tuple[list[dict], dict]:
     """Train one group and return what the store keeps of each member, with the provenance
     record: the unit of work an executor runs, in this process or on a worker."""
     began = time.perf_counter()
     result = train(task.model, task.training, data, list(task.members), device=device,
                    start_iteration=task.start, snapshot_at=task.snapshot_at,
                    checkpoint=checkpoint, checkpoint_every=checkpoint_every, speed=task.speed,
-                   progress=progress, desc=task.desc)
+                   progress=progress, desc=task.desc, crossovers=crossovers)
     record = provenance(device, time.perf_counter() - began) | {
         "trained_together": len(task.members)}
     dense = task.dense_mask()

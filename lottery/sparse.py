@@ -301,16 +301,27 @@ class Crossovers:
 
 
 _default: Crossovers | None = None
+_by_folder: dict[Path, Crossovers] = {}
 
 
 def default_crossovers() -> Crossovers:
-    """The process's crossovers, cached next to the calibration (``<runs>``)."""
+    """The process's crossovers when no run store is named: ``$LOTTERY_RUNS``, else ``runs/``
+    of the current folder (what the command line's store defaults to)."""
     global _default
     if _default is None:
         from lottery.store import runs_root
 
         _default = Crossovers(runs_root() / CROSSOVER_FILE, measure_crossover)
     return _default
+
+
+def crossovers_in(folder: Path) -> Crossovers:
+    """The crossovers cached in run store ``folder`` (one instance per folder and process), so
+    that ``--runs`` and the notebooks' store keep them, not the current folder's ``runs/``."""
+    folder = Path(folder).resolve()
+    if folder not in _by_folder:
+        _by_folder[folder] = Crossovers(folder / CROSSOVER_FILE, measure_crossover)
+    return _by_folder[folder]
 
 
 def measure_crossover(work: LayerWork, hp, device: torch.device, kernel: str) -> float:

@@ -253,3 +253,28 @@ class RunStore:
 
     def checkpoint_path(self, folder: str, name: str) -> Path:
         return self.root / folder / f"{name}.ckpt"
+
+    # A group checkpoint (``<name>.ckpt``) serves one batched training call; ``<name>.group``
+    # beside it lists the key ids of the call's entries, so that a checkpoint whose entries are
+    # all stored (a kill fell between storing them and deleting it) is known to be finished.
+    def begin_group(self, folder: str, name: str, key_ids: list[str]) -> None:
+        atomic_write_text(json.dumps(sorted(key_ids)), self.root / folder / f"{name}.group")
+
+    def end_group(self, folder: str, name: str) -> None:
+        """Delete the group's checkpoint (only once every entry is stored), then its list."""
+        self.checkpoint_path(folder, name).unlink(missing_ok=True)
+        (self.root / folder / f"{name}.group").unlink(missing_ok=True)
+
+    def sweep_finished_groups(self, folder: str) -> int:
+        """End every group under ``folder`` whose entries are all stored; returns how many."""
+        directory, ended = self.root / folder, 0
+        for listed in directory.glob("*.group") if directory.is_dir() else ():
+            try:
+                ids = json.loads(listed.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(ids, list) and all(isinstance(i, str) and any(
+                    directory.glob(f"*-{i}.pt")) for i in ids):
+                self.end_group(folder, listed.stem)
+                ended += 1
+        return ended

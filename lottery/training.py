@@ -311,7 +311,8 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
           *, device: torch.device | str | None = None, start_iteration: int = 0,
           snapshot_at: Sequence[int] = (), checkpoint: Path | None = None,
           checkpoint_every: int = 0, speed: SpeedOptions = DEFAULT_SPEED,
-          eval_batch_size: int = 5000, progress: bool = True, desc: str = "train") -> TrainResult:
+          eval_batch_size: int = 5000, progress: bool = True, desc: str = "train",
+          crossovers: sparse.Crossovers | None = None) -> TrainResult:
     """Train ``members`` together from ``start_iteration`` to ``hp.iterations``.
 
     ``snapshot_at``: iterations whose weights are returned (e.g. rewind points).
@@ -319,6 +320,8 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
     exists at the start, training resumes from it and gives the same result as an
     uninterrupted run (the caller deletes it once the result is stored).
     ``speed``: see :class:`SpeedOptions`; ``benchmarks/`` measures what each buys.
+    ``crossovers``: where sparse training's measured crossovers are kept (None: the default
+    run store's, :func:`lottery.sparse.default_crossovers`).
     """
     device = torch.device(device) if device is not None else default_device()
     if data.train.x.device.type != device.type:
@@ -328,7 +331,8 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
     check_memory(model_hp, data, len(members), device)
     model, masked_params, masks, frozen = _build(model_hp, data, members, device, speed)
     sparse_layers = sparse.setup(model, masked_params, masks, frozen, speed, hp,
-                                 data.input_shape, device, eval_batch=eval_batch_size)
+                                 data.input_shape, device, crossovers=crossovers,
+                                 eval_batch=eval_batch_size)
     masked_params, masks, frozen = sparse_layers.dense_rest(masked_params, masks, frozen)
     optimizer = make_optimizer(sparse_layers.parameters(model), hp, device, speed.kernel)
     batches = MemberBatches(data.train, [m.data_seed for m in members], hp.batch_size,

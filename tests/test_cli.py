@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lottery import cli, experiments, flags
+from lottery import cli, experiments, flags, sparse
 from lottery.models import REGISTRY
 from lottery.presets import PRESETS
 
@@ -275,3 +275,17 @@ def test_missing_mnist_is_one_error_line(capsys, runs, tmp_path):
     assert len(err.strip().splitlines()) == 1
     assert err.startswith("error:") and "MNIST" in err and str(folder) in err
     assert not folder.exists()  # nothing downloaded or created without --download
+
+
+def test_sparse_crossovers_are_kept_in_the_run_store_named(capsys, tmp_path, monkeypatch):
+    """Issue 30 class 3: not in runs/ of whatever folder the command ran from."""
+    monkeypatch.chdir(tmp_path)
+    measured = []
+    monkeypatch.setattr(sparse, "measure_crossover",
+                        lambda *args: measured.append(args) or 0.01)  # dense is faster
+    store = tmp_path / "elsewhere" / "store"
+    code, _, err = run(capsys, "oneshot", *SMOKE, "--rounds", "4", "--controls", "none",
+                       "--runs", str(store))
+    assert code == 0, err
+    assert measured and (store / "sparse_crossover.json").is_file()
+    assert not (tmp_path / "runs").exists()
