@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 
 from lottery import cheap_cli, download, flags, housekeeping
-from lottery.data import DATA_ENV, DataUnavailable, load
+from lottery.data import DATA_ENV, DATASETS, DataUnavailable, load
 from lottery.executors import ADDRESS_ENV, EXECUTOR_ENV, EXECUTORS, ExecutorError, make_executor
 from lottery.experiments import Runner
 from lottery.hparams import HparamError
-from lottery.models import describe_models
+from lottery.models import REGISTRY, describe_models
 from lottery.presets import (
     PRESETS,
     PROFILES,
@@ -234,13 +234,32 @@ def experiment_hparams(args: argparse.Namespace):
         changes.setdefault("oneshot_rounds", flags.parser_for(tuple[float, ...])(
             DEFAULT_ROUNDS))
     if args.command == "train":
+        if changes.get("controls"):
+            raise HparamError("--controls: train trains the dense network only, which has no "
+                              "controls (they train beside pruned tickets: use imp or oneshot)")
         changes["levels"] = 0
     hp = hp.replace(**changes)
+    if args.command == "oneshot" and not hp.oneshot_rounds:
+        raise HparamError("oneshot_rounds must list at least one number of rounds "
+                          f"(e.g. --rounds {DEFAULT_ROUNDS})")
+    check_model_fits_data(hp)
     if args.command == "supermask" and not args.at_init:
         from lottery import supermask
 
         hp = supermask.hparams(hp, lr=args.score_lr)
     return hp
+
+
+def check_model_fits_data(hp) -> None:
+    """Refuse a model built for another input than the dataset's (VGG-19 on MNIST): each
+    architecture is the paper's for one dataset shape (models.REGISTRY)."""
+    native = DATASETS[REGISTRY[hp.model.name].dataset].input_shape
+    shape = DATASETS[hp.data.dataset].input_shape
+    if native != shape:
+        raise HparamError(
+            f"model.name {hp.model.name} takes {'x'.join(map(str, native))} inputs, "
+            f"data.dataset {hp.data.dataset} is {'x'.join(map(str, shape))}: choose the "
+            f"model's preset (--preset {hp.model.name}) or a dataset of its shape")
 
 
 def _device(text: str | None) -> torch.device:
@@ -309,7 +328,10 @@ def make_runner(args: argparse.Namespace, hp) -> Runner:
     options = {"store": RunStore(args.runs), "device": device, "data": data,
                "checkpoint_every": args.checkpoint_every, "speed": speed,
                "progress": not args.no_progress, "executor": executor}
-    every, mask0 = getattr(args, "every", 1), getattr(args, "mask0", "zero")
+    # imp's --every prunes N rounds at a time; transfer's --every only picks levels (its
+    # source tickets are IMP's, one round at a time)
+    every = args.every if args.command == "imp" else 1
+    mask0 = getattr(args, "mask0", "zero")
     if every != 1 or mask0 != "zero":
         from lottery.deconstruct import DeconstructRunner
 
