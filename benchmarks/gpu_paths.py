@@ -38,6 +38,7 @@ from pathlib import Path as FilePath
 
 import torch
 
+from lottery.core import crossover
 from lottery.core.executors import GPU_SHARE, RayExecutor
 from lottery.core.experiments import Runner
 from lottery.core.hparams import ModelHparams, TrainingHparams
@@ -329,10 +330,10 @@ def sparse_path(ctx: Context) -> Outcome:
         together.final_states, dense.final_states, [m.state for m in members]),
         fp32_tolerance(ctx, conv=False))
     work = sparse.LayerWork(784, 300, sparse.CROSSOVER_MEMBERS, hp.training.batch_size, False)
-    crossover = sparse.Crossovers(None, sparse.measure_crossover).get(
+    found = crossover.Crossovers(None, crossover.measure_crossover).get(
         work, hp.training, ctx.device, "auto")
     out.agreement["crossover in [0, ladder top]"] = (
-        0.0 if 0 <= crossover <= sparse.LADDER[0] else 1.0, 0.0)
+        0.0 if 0 <= found <= sparse.LADDER[0] else 1.0, 0.0)
     out.notes.append(f"fc1 training crossover {crossover:.1%} density")
     return out
 

@@ -89,6 +89,6 @@ def no_sparse_timing(monkeypatch):
     batched == alone exactness the training tests assert): under test the measurement finds
     sparse never faster, so "auto" is the dense path. Tests of the sparse path ask for "on" or
     inject their own measurement (tests/test_sparse.py)."""
-    from lottery.engine import sparse
+    from lottery.core import crossover
 
-    monkeypatch.setattr(sparse, "_default", sparse.Crossovers(None, lambda *args: 0.0))
+    monkeypatch.setattr(crossover, "_default", crossover.Crossovers(None, lambda *args: 0.0))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -147,7 +150,8 @@ def test_a_second_load_reuses_the_cached_library(tmp_path, monkeypatch):
     adam_kernel.load(tmp_path)
     after = library(tmp_path).stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
-    assert [p.name for p in tmp_path.iterdir()] == [library(tmp_path).name]  # no leftovers
+    name = library(tmp_path).name  # no leftovers: the library and its recorded hash
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name, name + ".sha256"]
 
 
 @needs_cc
@@ -242,3 +246,54 @@ def test_without_a_compiler_one_warning_and_the_emulation_gives_the_same_numbers
         "No such file or directory: '/nonexistent')"]
     assert optimizers._kernel is None and optimizers._kernel_failed
     assert all(torch.equal(a, b) for a, b in zip(with_kernel * 2, without, strict=True))
+
+
+# --- issue 30: a cached library is verified before it is loaded (classes 2 and 3) -------------
+# a fresh process loads the cache and takes two steps: what a run does; a bad library kills it
+_STEP_IN_A_FRESH_PROCESS = """
+import sys, torch
+from lottery.engine import adam_kernel
+kernel = adam_kernel.load(sys.argv[1])
+print("agrees" if kernel.agrees_with_emulation() else "differs")
+"""
+
+
+def step_in_a_fresh_process(cache: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", _STEP_IN_A_FRESH_PROCESS, str(cache)],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+@needs_cc
+@pytest.mark.parametrize("damage", ["truncated", "altered code"])
+def test_a_damaged_cached_library_is_rebuilt_not_run(tmp_path, damage):
+    adam_kernel.load(tmp_path)
+    path = library(tmp_path)
+    built = path.read_bytes()
+    if damage == "truncated":  # in place: the same file, as a full disk or a kill leaves it
+        with open(path, "r+b") as file:
+            file.truncate(len(built) // 2)
+    else:  # every byte after the headers inverted, the size kept
+        with open(path, "r+b") as file:
+            file.seek(4096)
+            file.write(bytes(b ^ 0xFF for b in built[4096:]))
+    done = step_in_a_fresh_process(tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == "agrees", done.stderr[-500:]
+    warnings_ = [line for line in done.stderr.splitlines() if "adam kernel" in line]
+    assert len(warnings_) == 1 and "rebuilding" in warnings_[0]
+    assert adam_kernel.digest(path) == adam_kernel.hash_file(path).read_text().strip()
+    again = step_in_a_fresh_process(tmp_path)  # rebuilt once: the next process says nothing
+    assert again.stdout.strip() == "agrees" and "adam kernel" not in again.stderr
+
+
+@needs_cc
+def test_loading_sweeps_partial_builds_of_dead_processes(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    orphans = [tmp_path / f".adam-0123abcd-{dead}-89abcdef.so",
+               tmp_path / f".adam-0123abcd-{dead}-89abcdef.sha256"]
+    building = tmp_path / f".adam-0123abcd-{os.getpid()}-01234567.so"
+    for path in (*orphans, building):
+        path.write_bytes(b"\x7fELF partial")
+    adam_kernel.load(tmp_path)
+    assert not any(p.exists() for p in orphans) and building.exists()

@@ -6,7 +6,7 @@ loads everything after them (nothing retrains)."""
 from __future__ import annotations
 
 import ast
-import hashlib
+import gzip
 import json
 import shutil
 import subprocess
@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "lottery"
-FIXTURE = ROOT / "tests" / "fixtures" / "store_keys_36ec152.json"
+FIXTURE = ROOT / "tests" / "fixtures" / "store_keys_36ec152.json.gz"
 
 
 def _module(path: Path) -> str:
@@ -99,9 +99,14 @@ def test_the_cycle_finder_finds_a_circle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
+# where a late import is the point: the entry point imports the command line inside its Ctrl-C
+# guard, so that an interrupt during torch's seconds of start-up imports is one line
+LATE_ON_PURPOSE = {"lottery.__main__"}
+
+
 def test_no_function_local_imports_between_package_modules():
     _, local = _graph()
-    assert local == []
+    assert [place for place in local if place.split(":")[0] not in LATE_ON_PURPOSE] == []
 
 
 @pytest.mark.skipif(shutil.which("lint-imports") is None and not (ROOT / ".venv" / "bin" /
@@ -114,15 +119,14 @@ def test_the_import_contracts_are_kept():
 
 @pytest.mark.parametrize("profile", ["smoke", "quick"])
 def test_every_planned_network_keeps_its_store_key(profile):
-    """The keys the flat package gave every network of every notebook's plan (fixture made
-    on 36ec152 by tests/store_keys.py) are the keys the package gives them now."""
+    """Every network the flat package's plans named (fixture made on 36ec152 by
+    tests/store_keys.py) keeps its key: a store made then loads it now. The plans may name
+    more (the quick profile's trials went from 2 to 5), never fewer or other ones."""
     from store_keys import keys
 
-    expected = json.loads(FIXTURE.read_text())["keys"]
-    for name, want in sorted(expected.items()):
+    expected = json.loads(gzip.decompress(FIXTURE.read_bytes()))["keys"]
+    for name, before in sorted(expected.items()):
         notebook, _, at = name.partition("@")
-        if at != profile:
-            continue
-        paths = keys(notebook, profile)
-        digest = hashlib.sha256("\n".join(paths).encode()).hexdigest()
-        assert (len(paths), digest) == (want["count"], want["sha256"]), name
+        if at == profile:
+            missing = set(before) - set(keys(notebook, profile))
+            assert not missing, f"{name}: {len(missing)} keys changed, e.g. {sorted(missing)[0]}"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lottery.core import executors, flags, jobs
+from lottery.core import crossover, executors, flags, jobs
 from lottery.core.presets import PRESETS
 from lottery.engine.models import REGISTRY
 from lottery.run import cli
@@ -276,3 +276,53 @@ def test_missing_mnist_is_one_error_line(capsys, runs, tmp_path):
     assert len(err.strip().splitlines()) == 1
     assert err.startswith("error:") and "MNIST" in err and str(folder) in err
     assert not folder.exists()  # nothing downloaded or created without --download
+
+
+def test_sparse_crossovers_are_kept_in_the_run_store_named(capsys, tmp_path, monkeypatch):
+    """Issue 30 class 3: not in runs/ of whatever folder the command ran from."""
+    monkeypatch.chdir(tmp_path)
+    measured = []
+    monkeypatch.setattr(crossover, "measure_crossover",
+                        lambda *args: measured.append(args) or 0.01)  # dense is faster
+    store = tmp_path / "elsewhere" / "store"
+    code, _, err = run(capsys, "oneshot", *SMOKE, "--rounds", "4", "--controls", "none",
+                       "--runs", str(store))
+    assert code == 0, err
+    assert measured and (store / "sparse_crossover.json").is_file()
+    assert not (tmp_path / "runs").exists()
+
+
+# --- issue 30 class 6: bad input is one error line before any training -----------------------
+@pytest.mark.parametrize("argv, says", [
+    (["oneshot", *SMOKE, "--rounds", ""], "oneshot_rounds must list at least one"),
+    (["train", *SMOKE, "--controls", "reinit"], "--controls: train trains the dense network"),
+    (["imp", *SMOKE, "--model.name", "vgg19"], "model.name vgg19 takes 3x32x32 inputs"),
+    (["imp", *SMOKE, "--data.dataset", "synthetic_cifar10"], "model.name lenet takes 1x28x28"),
+    (["stability", *SMOKE, "--ks", "-100"], "parameter rewind_ks must be a non-empty list of iterations >= 0"),
+    (["stability", *SMOKE, "--ks", "0,1000000"], "rewind points must be paper iterations"),
+    (["atinit", *SMOKE, "--method", "synflow", "--densities", "0.5",
+      "--synflow.iterations", "-1"], "synflow.iterations must be an integer >= 1"),
+    (["atinit", *SMOKE, "--method", "grasp", "--densities", "0.5",
+      "--grasp.temperature", "0"], "grasp.temperature must be a positive number"),
+])
+def test_bad_input_is_refused_before_training(capsys, tmp_path, no_training, argv, says):
+    code, _, err = run(capsys, *argv, "--runs", str(tmp_path))
+    assert code == 1, err
+    assert err.startswith("error:") and len(err.strip().splitlines()) == 1, err
+    assert says in err
+
+
+def test_transfer_every_only_picks_levels_its_tickets_are_imps(capsys, tmp_path, monkeypatch):
+    """``--every 2`` transfers levels 2, 4 of IMP's tickets, found one round at a time: the
+    IMP run of the same recipe afterwards has every ticket it needs in the store."""
+    code, out, err = run(capsys, "transfer", *SMOKE, "--levels", "2", "--every", "2",
+                         "--transfer-controls", "none", "--runs", str(tmp_path))
+    assert code == 0, err
+    assert "levels [2]" in out
+
+    def train(*args, **kwargs):
+        raise AssertionError("IMP's tickets are not the ones transfer found")
+    monkeypatch.setattr(executors, "train", train)
+    code, _, err = run(capsys, "imp", *SMOKE, "--levels", "2", "--controls", "none",
+                       "--runs", str(tmp_path))
+    assert code == 0, err

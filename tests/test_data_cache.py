@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +117,47 @@ def test_a_missing_file_is_still_reported_by_the_loader(root):
     (root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").unlink()
     with pytest.raises(data.DataUnavailable, match="t10k-labels-idx1-ubyte"):
         loaded(root)
+
+
+# --- issue 30: a cache that verifies what it loads (classes 2 and 3) --------------------------
+def _damaged(root: Path, change) -> None:
+    """Rewrite the cache file with ``change`` applied to its tensors, its key kept."""
+    path = cache_file(root)
+    saved = torch.load(path, weights_only=True)
+    change(saved["tensors"])
+    torch.save(saved, path)
+
+
+def test_flipped_bytes_in_the_cache_are_decoded_afresh(root):
+    fresh = loaded(root)
+
+    def flip(tensors):
+        tensors[0].view(-1)[:50] ^= 0xFF  # training images, as a bad disk would
+    _damaged(root, flip)
+    assert all(torch.equal(a, b) for a, b in zip(fresh, loaded(root), strict=True))
+
+
+def test_labels_out_of_range_in_the_cache_are_decoded_afresh(root):
+    fresh = loaded(root)
+
+    def shift(tensors):
+        tensors[3][0] = 10  # a test label no class has
+    _damaged(root, shift)
+    path = cache_file(root)  # with a checksum that agrees: only the range check can see it
+    saved = torch.load(path, weights_only=True)
+    saved["checksum"] = data_cache.checksum(saved["tensors"])
+    torch.save(saved, path)
+    assert all(torch.equal(a, b) for a, b in zip(fresh, loaded(root), strict=True))
+
+
+def test_writing_the_cache_sweeps_temporaries_of_dead_writers(root, tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    folder = data_cache.cache_dir()
+    folder.mkdir(parents=True)
+    orphan = folder / f".mnist-0123456789abcdef.pt.{dead}.0.tmp"
+    live = folder / f".mnist-0123456789abcdef.pt.{os.getpid()}.7.tmp"
+    for path in (orphan, live):
+        path.write_bytes(b"x" * 100)
+    loaded(root)
+    assert not orphan.exists() and live.exists()

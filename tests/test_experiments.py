@@ -281,3 +281,37 @@ def test_a_checkpoint_left_behind_is_removed_by_a_rerun_without_checkpointing(tm
     interrupt_at(None)
     Runner(smoke(levels=0), store=RunStore(tmp_path), progress=False).dense()
     assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_checkpoint_whose_entries_got_stored_before_a_kill_is_removed(tmp_path, monkeypatch):
+    """Issue 30 class 3: the kill falls after the group's first entry is stored; the rerun
+    trains the rest as another group, and the first group's checkpoint goes too."""
+    original, stored = RunStore.save, []
+
+    def save_then_die(self, *args, **kwargs):
+        if stored:
+            raise KeyboardInterrupt  # as kill -9 would: nothing after this runs
+        stored.append(original(self, *args, **kwargs))
+        return stored[-1]
+
+    monkeypatch.setattr(RunStore, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        Runner(smoke(levels=0), store=RunStore(tmp_path), checkpoint_every=10,
+               progress=False).dense()
+    assert len(list(tmp_path.rglob("*.ckpt"))) == 1 and len(stored) == 1
+    monkeypatch.setattr(RunStore, "save", original)
+    Runner(smoke(levels=0), store=RunStore(tmp_path), checkpoint_every=10,
+           progress=False).dense()
+    assert len(list(tmp_path.rglob("*.pt"))) == 2
+    assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("*.group"))
+
+
+def test_a_checkpoint_left_after_every_entry_was_stored_goes_on_the_next_load(tmp_path):
+    store = RunStore(tmp_path)
+    Runner(smoke(levels=0), store=store, checkpoint_every=10, progress=False).dense()
+    [entry] = {p.parent for p in tmp_path.rglob("*.pt")}  # the kill fell just before end_group
+    ids = sorted(p.stem.rsplit("-", 1)[1] for p in entry.glob("*.pt"))
+    store.begin_group(str(entry.relative_to(tmp_path)), "train-x", ids)
+    (entry / "train-x.ckpt").write_bytes(b"a checkpoint")
+    Runner(smoke(levels=0), store=RunStore(tmp_path), progress=False).dense()  # loads only
+    assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("*.group"))

@@ -126,3 +126,52 @@ def test_make_passes_P_intact(tmp_path):
     assert argv[argv.index("--only") + 1] == "02_conv_cifar10"
     assert reproduce.parse_assignments([params]) == {"models": ["conv2", "conv4"],
                                                      "dropout": True}
+
+
+# --- issue 30: every notebook's parameters checked before any kernel starts (class 5) --------
+@pytest.mark.parametrize("notebook, param, message", [
+    ("04_deconstructing_tickets", "criteria=['largest']", "criteria must be a list"),
+    ("04_deconstructing_tickets", "quick_cut={'levels': 3}", "quick_cut must map"),
+    ("05_stability_and_overlap", "focus_level=0", "focus_level must be an integer >= 1"),
+    ("05_stability_and_overlap", "preset='lenett'", "preset must be one of"),
+    ("07_cheap_tickets", "preset='vgg19'", "preset must be one of lenet, conv2, resnet18"),
+    ("07_cheap_tickets", "focus_densities=[0.5]", "focus_densities must be"),
+])
+def test_a_study_parameter_is_one_error_line_before_any_kernel(
+        notebook, param, message, tmp_path, monkeypatch, capsys, restore_env):
+    started = []
+    monkeypatch.setattr(reproduce, "run_one", lambda *a, **k: started.append(a))
+    monkeypatch.setattr(reproduce, "estimate_all", lambda *a: started.append(a))
+    status = reproduce.main(["--only", notebook, "--param", param, "--profile", "smoke",
+                             "--output", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and not started
+    assert len(err) == 1 and err[0].startswith(f"error: {notebook}: parameter")
+    assert message in err[0]
+
+
+def test_the_summary_prints_when_a_plan_cannot_be_made_after_a_failure(
+        tmp_path, monkeypatch, capsys, restore_env):
+    def fails(*args, **kwargs):
+        raise RuntimeError("the kernel died")
+
+    def no_plan(*args):
+        raise HparamError("parameter preset must be one of lenet")
+
+    monkeypatch.setattr(reproduce, "run_one", fails)
+    monkeypatch.setattr(reproduce.plans, "plan", no_plan)
+    status = reproduce.main(["--only", "01_lenet_mnist", "--profile", "smoke", "--no-estimate",
+                             "--output", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "01_lenet_mnist" in out.split("status")[-1] and "FAILED" in out
+    assert "its plan could not be compared" in out
+
+
+def test_every_study_check_gets_all_its_parameters_from_its_notebook():
+    """check_study skips a check whose parameters it lacks: none may lack any."""
+    for notebook, checks in reproduce.STUDY_CHECKS.items():
+        known = {*reproduce.plans.notebook_defaults(ROOT / "notebooks" / f"{notebook}.ipynb"),
+                 "profile"}
+        for check in checks:
+            assert set(reproduce.inspect.signature(check).parameters) <= known, notebook

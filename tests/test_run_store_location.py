@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lottery.core import crossover
 from lottery.core.store import RUNS_ENV, runs_root
-from lottery.engine import sparse
 from lottery.run import reproduce
 from lottery.run.session import default_store, project_root, setup
 
@@ -32,6 +32,6 @@ def test_every_output_honours_lottery_runs(monkeypatch, tmp_path):
     assert smoke.output_dir == store / "figures-smoke"
     args = reproduce._parser(project_root()).parse_args([])
     assert args.output == store / "notebooks"
-    monkeypatch.setattr(sparse, "_default", None)  # the process's crossovers, made afresh
-    assert sparse.default_crossovers().path == store / sparse.CROSSOVER_FILE
+    monkeypatch.setattr(crossover, "_default", None)  # the process's crossovers, made afresh
+    assert crossover.default_crossovers().path == store / crossover.CROSSOVER_FILE
     assert not (Path(project_root()) / "notebooks" / "runs").exists()

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 
+from lottery.core import crossover
 from lottery.core.hparams import ModelHparams, TrainingHparams
 from lottery.core.training import METRICS, Member, SpeedOptions, train
 from lottery.engine import sparse
@@ -134,7 +135,7 @@ def test_lenet_trains_the_same_networks_sparse_and_dense(mnist_like, optimizer):
 
 def test_trained_sparse_evaluated_dense_runs_as_the_dense_path(mnist_like, monkeypatch):
     """auto with layers trained sparse but evaluated dense: the same runs as the dense path."""
-    monkeypatch.setattr(sparse, "_default", sparse.Crossovers(
+    monkeypatch.setattr(crossover, "_default", crossover.Crossovers(
         None, lambda work, *args: 0.0 if work.evaluation else 0.9))
     hp = TrainingHparams("sgd", lr=0.05, iterations=4, batch_size=20, momentum=0.9,
                          eval_every=2)
@@ -202,7 +203,8 @@ def test_frozen_pruned_values_keep_their_layer_dense(mnist_like):
     masked = [params[n] for n in model.prunable]
     masks = [torch.stack([m.mask[n] for m in members]).float() for n in model.prunable]
     chosen = sparse.setup(model, masked, masks, [torch.ones_like(p) for p in masked],
-                          SpeedOptions(sparse="on"), None, (1, 28, 28), torch.device("cpu"))
+                          SpeedOptions(sparse="on"), None, (1, 28, 28), torch.device("cpu"),
+                          crossover.provider(None, None, torch.device("cpu"), "auto"))
     assert chosen.layers == []
 
 
@@ -213,7 +215,7 @@ def test_chooser_picks_dense_above_and_sparse_below_the_measured_crossover(tmp_p
         calls.append(work)
         return 0.25
 
-    crossovers = sparse.Crossovers(tmp_path / sparse.CROSSOVER_FILE, measure)
+    crossovers = crossover.Crossovers(tmp_path / crossover.CROSSOVER_FILE, measure)
     hp = TrainingHparams("adam", lr=1e-3, iterations=10, batch_size=20, eval_every=10)
     model = build("lenet", [0, 1])
     params = dict(model.named_parameters())
@@ -221,14 +223,15 @@ def test_chooser_picks_dense_above_and_sparse_below_the_measured_crossover(tmp_p
     masked = [params[n] for n in model.prunable]
     masks = [torch.stack([m.mask[n] for m in members]).float() for n in model.prunable]
     chosen = sparse.setup(model, masked, masks, None, SpeedOptions(), hp, (1, 28, 28),
-                          torch.device("cpu"), crossovers)
+                          torch.device("cpu"),
+                          crossover.provider(crossovers, hp, torch.device("cpu"), "auto"))
     assert [s.layer for s in chosen.layers] == [model.fc1, model.fc2]
     training = [w for w in calls if not w.evaluation]
     assert [w.input_grad for w in training] == [False, True, True]  # fc1 gets the data
     # the evaluation forward of each sparse layer has its own crossover, at the eval batch
     assert [(w.in_features, w.batch_size) for w in calls if w.evaluation] == [(784, 5000),
                                                                                (300, 5000)]
-    again = sparse.Crossovers(tmp_path / sparse.CROSSOVER_FILE, measure)  # from the file
+    again = crossover.Crossovers(tmp_path / crossover.CROSSOVER_FILE, measure)  # from the file
     assert again.get(calls[0], hp, torch.device("cpu"), "auto") == 0.25
     assert len(calls) == 5
 
@@ -248,7 +251,9 @@ def test_evaluation_takes_the_dense_path_where_its_own_crossover_says(mnist_like
     with torch.no_grad():
         torch._foreach_mul_(masked, masks)
     chosen = sparse.setup(model, masked, masks, None, SpeedOptions(), hp, (1, 28, 28),
-                          torch.device("cpu"), sparse.Crossovers(None, measure))
+                          torch.device("cpu"), crossover.provider(
+                              crossover.Crossovers(None, measure), hp, torch.device("cpu"),
+                              "auto"))
     assert chosen.layers and not any(s.sparse_evaluation for s in chosen.layers)
     x = mnist_like.val.x[:50]
     with torch.no_grad():
@@ -267,7 +272,7 @@ def test_auto_takes_the_same_path_alone_and_in_any_batch(mnist_like, tmp_path):
     def measure(work, hp, device, kernel):
         return 0.9 if work.members == 1 else 0.0
 
-    crossovers = sparse.Crossovers(None, measure)
+    crossovers = crossover.Crossovers(None, measure)
     hp = TrainingHparams("adam", lr=1e-3, iterations=10, batch_size=20, eval_every=5)
     members = lenet_members((7,))  # one network alone: K = 1
     model = build("lenet", [0])
@@ -275,7 +280,8 @@ def test_auto_takes_the_same_path_alone_and_in_any_batch(mnist_like, tmp_path):
     masked = [params[n] for n in model.prunable]
     masks = [torch.stack([m.mask[n] for m in members]).float() for n in model.prunable]
     chosen = sparse.setup(model, masked, masks, None, SpeedOptions(), hp, (1, 28, 28),
-                          torch.device("cpu"), crossovers)
+                          torch.device("cpu"),
+                          crossover.provider(crossovers, hp, torch.device("cpu"), "auto"))
     assert chosen.layers == []  # measured at CROSSOVER_MEMBERS, not at this call's K = 1
     assert sparse.CROSSOVER_MEMBERS != 1
 
@@ -295,7 +301,7 @@ def test_measured_crossover_is_a_density_of_the_ladder_range():
     work = sparse.LayerWork(in_features=16, out_features=8, members=2, batch_size=4,
                             input_grad=True)
     hp = TrainingHparams("sgd", lr=0.1, iterations=10, batch_size=4, eval_every=10)
-    assert 0.0 <= sparse.measure_crossover(work, hp, torch.device("cpu"), "auto") \
+    assert 0.0 <= crossover.measure_crossover(work, hp, torch.device("cpu"), "auto") \
         <= max(sparse.LADDER)
 
 
@@ -354,8 +360,8 @@ def test_crossover_search_finds_where_the_sparse_step_gets_cheaper(monkeypatch, 
     def race(dense_step, sparse_step, device):
         return dense, 0.2 + 2.0 * sparse_step
 
-    monkeypatch.setattr(sparse, "_step", step)
-    monkeypatch.setattr(sparse, "_race", race)
-    found = sparse.measure_crossover(None, None, torch.device("cpu"), "auto")
+    monkeypatch.setattr(crossover, "_step", step)
+    monkeypatch.setattr(crossover, "_race", race)
+    found = crossover.measure_crossover(None, None, torch.device("cpu"), "auto")
     assert found == pytest.approx(expected)
     assert len(probed) <= 6  # the dense step and a few ladder points (bisection), not all

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ import torch
 from lottery.core import store as store_module
 from lottery.core.store import RunStore, StoreError, atomic_save, set_aside, sweep_temporaries
 from lottery.core.training import TrainingHparams, train
+from lottery.engine import atomic
 
 
 def entry(store: RunStore, key=None, value=1.0):
@@ -37,14 +39,25 @@ def test_a_failed_write_leaves_no_temporary_file(tmp_path):
 
 
 def test_a_full_disk_is_reported_as_such_and_leaves_nothing(tmp_path, monkeypatch):
-    def no_space(payload, path):
-        path.write_bytes(b"partial")
+    def no_space(payload, target):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(store_module.torch, "save", no_space)
     with pytest.raises(StoreError, match="no space left on device"):
         RunStore(tmp_path).save("g", "e", {"a": 1}, {"v": 1})
-    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.name != ".lottery-store"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_full_disk_under_the_zip_writer_is_reported_as_such(tmp_path, monkeypatch):
+    """torch's zip writer says ``unexpected pos`` when a write fails; the store still says
+    "no space left" (the CLI prints a StoreError as one error line)."""
+    full = tmp_path / "full"
+    full.symlink_to("/dev/full")  # every write to it fails with ENOSPC
+    monkeypatch.setattr(atomic, "_temporary", lambda path: full)  # where writes are made
+    with pytest.raises(StoreError, match="no space left on device"):
+        store_module.atomic_save({"w": torch.zeros(10_000)}, tmp_path / "g" / "e.pt")
+    assert not full.is_symlink() and not (tmp_path / "g" / "e.pt").exists()
 
 
 def test_opening_a_store_sweeps_temporaries_of_dead_processes_only(tmp_path):

@@ -20,6 +20,7 @@ from benchmarks.harness import Stat, per_iteration
 from benchmarks.report import Target
 from benchmarks.sections.evaluation import EVAL_TEST, EVAL_VAL, point_seconds
 from benchmarks.workloads import engine_runner, head, with_splits
+from lottery.core import crossover
 from lottery.core.hparams import ModelHparams
 from lottery.core.presets import PRESETS
 from lottery.core.training import Member, SpeedOptions
@@ -109,23 +110,24 @@ def masked_model(members: list[Member], path: str, device: torch.device):
                           for m in members]).float().to(device) for n in RATES]
     with torch.no_grad():
         torch._foreach_mul_(masked, masks)
-    sparse.setup(model, masked, masks, None, SpeedOptions(sparse=path),
-                 PRESETS["lenet"].training, (1, 28, 28), device)
+    training = PRESETS["lenet"].training
+    sparse.setup(model, masked, masks, None, SpeedOptions(sparse=path), training, (1, 28, 28),
+                 device, crossover.provider(None, training, device, "auto"))
     return model
 
 
 @contextlib.contextmanager
-def fresh_crossovers() -> Iterator[sparse.Crossovers]:
+def fresh_crossovers() -> Iterator[crossover.Crossovers]:
     """Crossovers measured in this run (not read from, nor written to, a runs folder)."""
-    saved = sparse._default
-    sparse._default = sparse.Crossovers(None, sparse.measure_crossover)
+    saved = crossover._default
+    crossover._default = crossover.Crossovers(None, crossover.measure_crossover)
     try:
-        yield sparse._default
+        yield crossover._default
     finally:
-        sparse._default = saved
+        crossover._default = saved
 
 
-def measured_crossovers(crossovers: sparse.Crossovers, k: int,
+def measured_crossovers(crossovers: crossover.Crossovers, k: int,
                         device: torch.device) -> dict[str, float]:
     hp = PRESETS["lenet"].training
     shapes = {"fc1": (784, 300, False), "fc2": (300, 100, True), "fc3": (100, 10, True)}

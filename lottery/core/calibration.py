@@ -13,6 +13,7 @@ each is measured once per machine.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -21,9 +22,10 @@ from pathlib import Path
 
 import torch
 
+from lottery.core.crossover import Crossovers, crossovers_in
 from lottery.core.hparams import ExperimentHparams, fingerprint, to_dict
 from lottery.core.provenance import device_name, versions
-from lottery.core.store import atomic_write_text
+from lottery.core.store import atomic_write_text, claim
 from lottery.core.training import DEFAULT_SPEED, Member, SpeedOptions, evaluate, train
 from lottery.engine.data import DATASETS, DataBundle, Split
 from lottery.engine.members import member_state
@@ -82,12 +84,14 @@ def _random_bundle(hp: ExperimentHparams, device: torch.device, examples: int) -
 
 
 def _timed_train(hp: ExperimentHparams, data: DataBundle, members: list[Member],
-                 iterations: int, device: torch.device, speed: SpeedOptions) -> float:
+                 iterations: int, device: torch.device, speed: SpeedOptions,
+                 crossovers: Crossovers | None = None) -> float:
     training = dataclasses.replace(hp.training, iterations=iterations, eval_every=iterations,
                                    milestones=(), warmup=0, test_curve=False)
     _sync(device)
     began = time.perf_counter()
-    train(hp.model, training, data, members, device=device, speed=speed, progress=False)
+    train(hp.model, training, data, members, device=device, speed=speed, progress=False,
+          crossovers=crossovers)
     _sync(device)
     return time.perf_counter() - began
 
@@ -113,11 +117,13 @@ def _eval_seconds(hp: ExperimentHparams, members: int, device: torch.device,
 
 
 def measure(hp: ExperimentHparams, members: int, device: str | torch.device,
-            speed: SpeedOptions = DEFAULT_SPEED, *, target_seconds: float = TARGET_SECONDS,
-            longest_seconds: float = LONGEST_SECONDS, max_eval_examples: int = 10_000) -> Cost:
-    """Time ``members`` networks of ``hp``'s model trained together on ``device``; the
-    keywords shorten the timed runs (``benchmarks/gpu_check.py`` projects every notebook
-    from a few iterations a model)."""
+            speed: SpeedOptions = DEFAULT_SPEED, crossovers: Crossovers | None = None, *,
+            target_seconds: float = TARGET_SECONDS, longest_seconds: float = LONGEST_SECONDS,
+            max_eval_examples: int = 10_000) -> Cost:
+    """Time ``members`` networks of ``hp``'s model trained together on ``device``
+    (``crossovers``: where sparse training's are kept, the store's); the keywords shorten the
+    timed runs (``benchmarks/gpu_check.py`` projects every notebook from a few iterations a
+    model)."""
     device = torch.device(device)
     data = _random_bundle(hp, device, 64)
     model = build(hp.model.name, seeds=list(range(members)), input_shape=data.input_shape,
@@ -126,12 +132,12 @@ def measure(hp: ExperimentHparams, members: int, device: str | torch.device,
 
     def timed(iterations: int) -> float:
         """The faster of two runs when they are short: other load only ever adds time."""
-        first = _timed_train(hp, data, batch, iterations, device, speed)
+        first = _timed_train(hp, data, batch, iterations, device, speed, crossovers)
         if first > 2 * target_seconds:
             return first
-        return min(first, _timed_train(hp, data, batch, iterations, device, speed))
+        return min(first, _timed_train(hp, data, batch, iterations, device, speed, crossovers))
 
-    warm = _timed_train(hp, data, batch, 2, device, speed)  # compiles what it compiles
+    warm = _timed_train(hp, data, batch, 2, device, speed, crossovers)  # compiles what it can
     short, longer = timed(2), 4
     # an iteration costs at most short / 2, so no run below takes much over LONGEST_SECONDS
     # however noisy the difference that chose its length
@@ -162,6 +168,8 @@ class Calibration:
                  measure_cost: Callable[..., Cost] | None = measure,
                  say: Callable[[str], None] | None = None):
         self.path = Path(folder) / CALIBRATION_FILE
+        if measure_cost is measure:  # sparse crossovers go beside calibration.json
+            measure_cost = functools.partial(measure, crossovers=crossovers_in(folder))
         self.device, self.speed, self._measure, self.say = device, speed, measure_cost, say
         self.measured: list[str] = []  # what this instance had to time (for the report)
 
@@ -187,6 +195,6 @@ class Calibration:
             self.measured.append(f"{hp.model.name} x{members}")
             entry = {"key": key, **dataclasses.asdict(cost)}
             table = self._read() | {name: entry}
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            claim(self.path.parent)  # calibration.json lives at a run store's top
             atomic_write_text(json.dumps(table, indent=1, sort_keys=True), self.path)
         return Cost(**{f.name: entry[f.name] for f in dataclasses.fields(Cost)})

@@ -17,6 +17,8 @@ level is pruned from the one before.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import os
 import socket
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import torch
 from tqdm.auto import tqdm
 
+from lottery.core.crossover import Crossovers
 from lottery.core.hparams import DataHparams, ModelHparams, TrainingHparams
 from lottery.core.provenance import provenance
 from lottery.core.training import Member, Parameterisation, SpeedOptions, TrainResult, train
@@ -137,7 +140,8 @@ class LocalExecutor:
         payloads, record = train_payloads(task, runner.data, runner.device,
                                           checkpoint=checkpoint,
                                           checkpoint_every=runner.checkpoint_every,
-                                          progress=runner.progress)
+                                          progress=runner.progress,
+                                          crossovers=runner.crossovers)
         deliver(list(range(len(task.members))), payloads, record)
 
     def map(self, experiments: Sequence[Callable[[], T]]) -> list[T]:
@@ -164,19 +168,120 @@ def make_executor(name: str | None = None, *, address: str | None = None,
 
 
 def check_reachable(address: str | None, timeout: float = 10.0) -> None:
-    """Refuse, in one line, a ``host:port`` nothing answers on (Ray itself retries for
-    minutes); ``auto``, ``local`` and ``ray://`` addresses are left to Ray."""
+    """Refuse, in one line, a ``host:port`` where no Ray cluster answers: nothing listening
+    (Ray itself retries for minutes) or a service that is not Ray's GCS (Ray waits on it with
+    no end); ``auto``, ``local`` and ``ray://`` addresses are left to Ray."""
     if not address or address in ("auto", "local") or "://" in address:
         return
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise ExecutorError(f"Ray address {address!r} is not host:port (e.g. head-node:6379)")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as link:
+            speaks = os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true") or \
+                speaks_grpc(link, timeout)
     except OSError as error:
         raise ExecutorError(f"no Ray cluster answers at {address} ({error.strerror or error}); "
                             f"start one with `ray start --head` or leave the address out for "
                             f"a local instance") from None
+    if not speaks:
+        raise ExecutorError(f"the service at {address} is not a Ray cluster (it does not answer "
+                            f"as Ray's GCS server does); give the head node's GCS port (6379 "
+                            f"unless changed) or leave the address out for a local instance")
+
+
+# an HTTP/2 client's opening: the preface, then an empty SETTINGS frame (RFC 7540, 3.5)
+_HTTP2_OPENING = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_SETTINGS = 4  # the frame type an HTTP/2 server must send first
+
+
+def speaks_grpc(link: socket.socket, timeout: float) -> bool:
+    """Whether the server on ``link`` answers as a gRPC (HTTP/2) server does, as Ray's GCS
+    does: its first frame is SETTINGS, sent within ``timeout`` seconds."""
+    link.settimeout(timeout)
+    try:
+        link.sendall(_HTTP2_OPENING)
+        head = b""
+        while len(head) < 9:  # a frame header: length (3), type, flags, stream (4)
+            chunk = link.recv(9 - len(head))
+            if not chunk:
+                return False
+            head += chunk
+    except OSError:  # silent past the timeout, or reset: not a gRPC server
+        return False
+    return head[3] == _SETTINGS and not head[4] & 1  # not an acknowledgement
+
+
+# A local Ray instance's start-up has fixed waits that a loaded 2-core machine outlasts: the
+# driver waits 30 s for the raylet to register (ray._private.node, no setting changes it), the
+# raylet waits for its agents (15 s for each one's port file, fixed; RAY_* settings for the
+# rest). While one starts, that module's clock runs STARTUP_PATIENCE times slower and the
+# settings are as many times longer; a start whose raylet still gave up is tried again (the
+# agents' code is in the page cache the second time), STARTUP_ATTEMPTS times in all.
+STARTUP_PATIENCE = 3  # a raylet that died is only noticed at the end of the wait
+STARTUP_ATTEMPTS = 4
+_TIMED_OUT = "timed out during startup"  # what Ray's start-up says when the raylet gave up
+_RAYLET_WAITS = {"RAY_raylet_start_wait_time_s": 30, "RAY_agent_register_timeout_ms": 30_000,
+                 "RAY_worker_register_timeout_seconds": 60}
+
+
+class _SlowClock:
+    """A ``time`` module whose ``monotonic`` runs ``factor`` times slower; the rest is time's."""
+
+    def __init__(self, clock, factor: float):
+        self._clock, self._factor = clock, factor
+
+    def monotonic(self) -> float:
+        return self._clock.monotonic() / self._factor
+
+    def __getattr__(self, name: str):
+        return getattr(self._clock, name)
+
+
+def _swap(module, name: str, make) -> Callable[[], None]:
+    """Replace ``module.name`` by ``make(it)``; returns what undoes it (nothing where Ray's
+    internals moved: then its own waits apply)."""
+    original = getattr(module, name, None)
+    if original is None:
+        return lambda: None
+    setattr(module, name, make(original))
+    return lambda: setattr(module, name, original)
+
+
+@contextlib.contextmanager
+def patient_startup(factor: float = STARTUP_PATIENCE):
+    """Lengthen a local Ray instance's start-up waits by ``factor`` inside the block."""
+    undo = []
+    try:
+        undo.append(_swap(importlib.import_module("ray._private.node"), "time",
+                          lambda clock: _SlowClock(clock, factor)))
+    except ImportError:
+        pass
+    given = {name: os.environ.get(name) for name in _RAYLET_WAITS}
+    for name, default in _RAYLET_WAITS.items():  # a value the user set is kept
+        os.environ.setdefault(name, str(int(default * factor)))
+    try:
+        yield
+    finally:
+        for step in undo:
+            step()
+        for name, value in given.items():
+            if value is None:
+                os.environ.pop(name, None)
+
+
+def init_ray(ray, attempts: int = STARTUP_ATTEMPTS, **options) -> None:
+    """``ray.init(**options)`` with patient start-up waits; a local instance whose start timed
+    out is shut down and started again, up to ``attempts`` times in all."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with patient_startup():
+                ray.init(**options)
+            return
+        except Exception as error:  # Ray's start-up timeout is a bare Exception
+            if options.get("address") or attempt == attempts or _TIMED_OUT not in str(error):
+                raise
+            ray.shutdown()
 
 
 def _import_ray():
@@ -221,8 +326,11 @@ class RayExecutor:
             return
         check_reachable(self.address)
         try:
-            self.ray.init(address=self.address, logging_level=logging.WARNING)
-        except (ConnectionError, RuntimeError, ValueError) as error:
+            init_ray(self.ray, address=self.address, logging_level=logging.WARNING)
+        except Exception as error:  # noqa: BLE001 - Ray raises bare Exceptions too
+            if not isinstance(error, ConnectionError | RuntimeError | ValueError) and \
+                    _TIMED_OUT not in str(error):
+                raise
             where = self.address or "a local instance"
             first = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise ExecutorError(f"cannot start Ray on {where}: {type(error).__name__}: "
@@ -357,14 +465,17 @@ def _work(task: GroupTask, data_root: str | None, threads: int) -> tuple[list[di
 
 def train_payloads(task: GroupTask, data: DataBundle, device: torch.device, *,
                    checkpoint: Path | None = None, checkpoint_every: int = 0,
-                   progress: bool = False) -> tuple[list[dict], dict]:
+                   progress: bool = False, crossovers: Crossovers | None = None,
+                   ) -> tuple[list[dict], dict]:
     """Train one group and return what the store keeps of each member, with the provenance
-    record: the unit of work an executor runs, in this process or on a worker."""
+    record: the unit of work an executor runs, in this process or on a worker
+    (``crossovers``: the run store's measured sparse crossovers)."""
     began = time.perf_counter()
     result = train(task.model, task.training, data, list(task.members), device=device,
                    start_iteration=task.start, snapshot_at=task.snapshot_at,
                    checkpoint=checkpoint, checkpoint_every=checkpoint_every, speed=task.speed,
-                   progress=progress, desc=task.desc, parameterisation=task.parameterisation)
+                   progress=progress, desc=task.desc, parameterisation=task.parameterisation,
+                   crossovers=crossovers)
     record = provenance(device, time.perf_counter() - began) | {
         "trained_together": len(task.members)}
     dense = task.dense_mask()

@@ -34,6 +34,7 @@ from typing import Protocol
 import torch
 from tqdm.auto import tqdm
 
+from lottery.core.crossover import crossovers_in
 from lottery.core.executors import Executor, GroupTask, Keep, LocalExecutor
 from lottery.core.hparams import ExperimentHparams, fingerprint, to_dict
 from lottery.core.results import ExperimentResult, experiment_tables
@@ -166,6 +167,7 @@ class Runner:
             split_seed=d.split_seed, train_subset=d.train_subset, test_subset=d.test_subset),
             d.augment)
         self.checkpoint_every = checkpoint_every
+        self.crossovers = crossovers_in(self.store.root)  # sparse training's, in this store
         self._inits: dict[int, State] = {}
         model = self._model([0])
         self.kinds = dict(model.prunable)
@@ -290,6 +292,8 @@ class Runner:
             for i, payload in zip(group, self._train_group([wanted[i] for i in group], desc),
                                   strict=True):
                 payloads[i] = payload
+        for folder in {net.path[0] for net in wanted}:  # checkpoints a kill left behind
+            self.store.sweep_finished_groups(folder)
         if self.observer is not None:
             self.observer.on_step(self, desc, networks, len(lacking), time.perf_counter() - began)
         return payloads
@@ -326,8 +330,11 @@ class Runner:
     def _train_part(self, networks: list[Network], desc: str) -> list[dict]:
         members = [n.build() for n in networks]
         folder = networks[0].path[0]
-        checkpoint = self.store.checkpoint_path(
-            folder, "train-" + fingerprint(sorted(self.store.key_id(n.key) for n in networks)))
+        ids = sorted(self.store.key_id(n.key) for n in networks)
+        group = "train-" + fingerprint(ids)
+        checkpoint = self.store.checkpoint_path(folder, group)
+        if self.checkpoint_every:
+            self.store.begin_group(folder, group, ids)
         data = self.data
         task = GroupTask(self.hp.model, self.hp.training, self.hp.data,
                          (len(data.train), len(data.val), len(data.test)),
@@ -344,7 +351,7 @@ class Runner:
 
         self.executor.train(self, task, deliver,
                             checkpoint if self.checkpoint_every else None)
-        checkpoint.unlink(missing_ok=True)  # only once every entry is safely stored
+        self.store.end_group(folder, group)  # only once every entry is safely stored
         return payloads
 
     # --- stages -----------------------------------------------------------------------------

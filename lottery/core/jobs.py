@@ -27,12 +27,13 @@ from lottery.core.executors import (
     make_executor,
 )
 from lottery.core.experiments import Runner
-from lottery.core.hparams import ExperimentHparams
+from lottery.core.hparams import ExperimentHparams, HparamError
 from lottery.core.presets import PRESETS, PROFILES, resolve, scale_iterations
 from lottery.core.results import percent_columns
 from lottery.core.store import RUNS_ENV, RunStore, runs_root
 from lottery.core.training import KERNELS, SPARSE, SpeedOptions, default_device
-from lottery.engine.data import DATA_ENV, DataUnavailable, load
+from lottery.engine.data import DATA_ENV, DATASETS, DataUnavailable, load
+from lottery.engine.models import REGISTRY
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,28 @@ def experiment_hparams(args: argparse.Namespace):
         changes.setdefault("oneshot_rounds", flags.parser_for(tuple[float, ...])(
             DEFAULT_ROUNDS))
     if args.command == "train":
+        if changes.get("controls"):
+            raise HparamError("--controls: train trains the dense network only, which has no "
+                              "controls (they train beside pruned tickets: use imp or oneshot)")
         changes["levels"] = 0
-    return hp.replace(**changes)
+    hp = hp.replace(**changes)
+    if args.command == "oneshot" and not hp.oneshot_rounds:
+        raise HparamError("oneshot_rounds must list at least one number of rounds "
+                          f"(e.g. --rounds {DEFAULT_ROUNDS})")
+    check_model_fits_data(hp)
+    return hp
+
+
+def check_model_fits_data(hp) -> None:
+    """Refuse a model built for another input than the dataset's (VGG-19 on MNIST): each
+    architecture is the paper's for one dataset shape (models.REGISTRY)."""
+    native = DATASETS[REGISTRY[hp.model.name].dataset].input_shape
+    shape = DATASETS[hp.data.dataset].input_shape
+    if native != shape:
+        raise HparamError(
+            f"model.name {hp.model.name} takes {'x'.join(map(str, native))} inputs, "
+            f"data.dataset {hp.data.dataset} is {'x'.join(map(str, shape))}: choose the "
+            f"model's preset (--preset {hp.model.name}) or a dataset of its shape")
 
 
 def device_of(text: str | None) -> torch.device:

@@ -10,11 +10,14 @@ failed write removes its temporary file; temporaries of dead processes are swept
 opens. A file that cannot be used (unreadable, truncated, another key) is reported in one line
 and set aside as ``<name>.pt.corrupt`` (``.corrupt.1``, ``.corrupt.2`` ... when that exists:
 nothing set aside is ever overwritten or deleted), and the caller recomputes it.
+
+A store's root carries a marker file, ``.lottery-store``, written when the store is created
+(or first written to while it holds nothing but store items), so that removal
+(:mod:`lottery.run.store_command`) can refuse a folder that is not a run store.
 """
 
 from __future__ import annotations
 
-import errno
 import itertools
 import json
 import os
@@ -27,6 +30,13 @@ import torch
 
 from lottery.core import provenance as prov
 from lottery.core.hparams import fingerprint
+from lottery.engine import temporaries
+from lottery.engine.atomic import (  # noqa: F401 (the store's writes; users import them here)
+    StoreError,
+    atomic_save,
+    atomic_write,
+    atomic_write_text,
+)
 
 STORE_VERSION = 2
 # a payload imported without some of its weights (lottery.core.archive) names them under this key:
@@ -34,11 +44,11 @@ STORE_VERSION = 2
 OMITTED = "omitted"
 RUNS_ENV = "LOTTERY_RUNS"
 _TMP = re.compile(r"^\..+\.(\d+)\.\d+\.tmp$")
-_writes = itertools.count()
-
-
-class StoreError(OSError):
-    """A store write that failed for a reason the user can act on (one line)."""
+MARKER = ".lottery-store"
+# what else the suite leaves at a store's top level (reproduce, calibration, sparse training)
+KNOWN_ITEMS = frozenset({"notebooks", "figures-smoke", "calibration.json",
+                         "sparse_crossover.json"})
+_RECIPE = re.compile(r"^[0-9a-f]{16}$")  # a recipe folder: hparams.fingerprint
 
 
 def runs_root(root: str | Path | None = None) -> Path:
@@ -47,8 +57,59 @@ def runs_root(root: str | Path | None = None) -> Path:
     left a stray ``notebooks/runs/`` there). Outside a checkout: ``./runs``."""
     if root or os.environ.get(RUNS_ENV):
         return Path(root or os.environ[RUNS_ENV])
-    checkout = Path(__file__).resolve().parents[1]
+    checkout = Path(__file__).resolve().parents[2]
     return checkout / "runs" if (checkout / "pyproject.toml").exists() else Path("runs")
+
+
+def store_layout(root: Path) -> tuple[bool, int]:
+    """(whether every top-level item of ``root`` is one the suite writes, the number of recipe
+    folders): ``<model>-<data>/<16 hex digits>/`` folders, no symbolic links anywhere on the
+    way, and the known files and folders."""
+    recipes = 0
+    for top in root.iterdir():
+        if top.name == MARKER or _TMP.match(top.name):
+            continue
+        if top.is_symlink():
+            return False, recipes
+        if top.name in KNOWN_ITEMS:
+            continue
+        if not top.is_dir() or "-" not in top.name:
+            return False, recipes
+        inner = list(top.iterdir())
+        if not inner or any(f.is_symlink() or not f.is_dir() or not _RECIPE.match(f.name)
+                            for f in inner):
+            return False, recipes
+        recipes += len(inner)
+    return True, recipes
+
+
+def is_marked(root: Path) -> bool:
+    marker = root / MARKER
+    return marker.is_file() and not marker.is_symlink()
+
+
+def recognised(root: Path) -> bool:
+    """Whether ``root`` is a run store: marked, or (made before markers) laid out as one with
+    at least one recipe folder and nothing else."""
+    if is_marked(root):
+        return True
+    if not root.is_dir():
+        return False
+    known, recipes = store_layout(root)
+    return known and recipes > 0
+
+
+def claim(root: Path) -> None:
+    """Mark ``root`` as a run store where it is new, empty or holds only store items (a folder
+    with anything else stays unmarked: removal refuses it)."""
+    root = Path(root)
+    if is_marked(root):
+        return
+    if root.is_dir() and not store_layout(root)[0]:
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_text("a lottery run store: `python -m lottery store` lists it\n",
+                      root / MARKER)
 
 
 def notice(message: str) -> None:
@@ -74,70 +135,9 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {telling}" if telling else type(error).__name__
 
 
-def _temporary(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{next(_writes)}.tmp")
-
-
-def _write_atomically(path: Path, write) -> None:
-    """``write(tmp)`` then rename onto ``path``; on any failure the temporary is removed and a
-    full disk is reported as such."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary(path)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException as error:
-        tmp.unlink(missing_ok=True)
-        if _no_space(error):
-            raise StoreError(errno.ENOSPC, f"no space left on device writing {path}") from None
-        raise
-
-
-def _no_space(error: BaseException) -> bool:
-    while error is not None:
-        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            return True
-        if "No space left on device" in str(error):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
-
-
-def atomic_save(payload, path: Path) -> None:
-    """``torch.save`` to a temporary file, then rename: a crash never leaves half a file."""
-    _write_atomically(Path(path), lambda tmp: torch.save(payload, tmp))
-
-
-def atomic_write(path: Path, write) -> None:
-    """``write(tmp)`` a file of any kind, then rename it onto ``path`` (see :func:`atomic_save`)."""
-    _write_atomically(Path(path), write)
-
-
-def atomic_write_text(text: str, path: Path) -> None:
-    _write_atomically(Path(path), lambda tmp: tmp.write_text(text))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_temporaries(root: Path) -> int:
     """Remove the temporary files that dead processes left under ``root``; returns the count."""
-    removed = 0
-    if not root.is_dir():
-        return 0
-    for tmp in root.rglob(".*.tmp"):
-        match = _TMP.match(tmp.name)
-        if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
-            tmp.unlink(missing_ok=True)
-            removed += 1
-    return removed
+    return temporaries.sweep(root, _TMP, recursive=True)
 
 
 def set_aside(path: Path, reason: str, then: str = "recomputing") -> Path:
@@ -158,6 +158,7 @@ class RunStore:
     def __init__(self, root: str | Path | None = None):
         self.root = runs_root(root)
         self._warned_versions: set = set()
+        self._claimed = False
         sweep_temporaries(self.root)
 
     def path(self, folder: str, name: str) -> Path:
@@ -189,6 +190,9 @@ class RunStore:
              provenance: dict | None = None) -> Path:
         path = self.path(folder, name)
         record = provenance or {}
+        if not self._claimed:
+            claim(self.root)
+            self._claimed = True
         atomic_save({"key_id": self.key_id(key), "key": key, "provenance": record,
                      "payload": payload}, path)
         self._write_readable(path, key, record)
@@ -210,3 +214,28 @@ class RunStore:
 
     def checkpoint_path(self, folder: str, name: str) -> Path:
         return self.root / folder / f"{name}.ckpt"
+
+    # A group checkpoint (``<name>.ckpt``) serves one batched training call; ``<name>.group``
+    # beside it lists the key ids of the call's entries, so that a checkpoint whose entries are
+    # all stored (a kill fell between storing them and deleting it) is known to be finished.
+    def begin_group(self, folder: str, name: str, key_ids: list[str]) -> None:
+        atomic_write_text(json.dumps(sorted(key_ids)), self.root / folder / f"{name}.group")
+
+    def end_group(self, folder: str, name: str) -> None:
+        """Delete the group's checkpoint (only once every entry is stored), then its list."""
+        self.checkpoint_path(folder, name).unlink(missing_ok=True)
+        (self.root / folder / f"{name}.group").unlink(missing_ok=True)
+
+    def sweep_finished_groups(self, folder: str) -> int:
+        """End every group under ``folder`` whose entries are all stored; returns how many."""
+        directory, ended = self.root / folder, 0
+        for listed in directory.glob("*.group") if directory.is_dir() else ():
+            try:
+                ids = json.loads(listed.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(ids, list) and all(isinstance(i, str) and any(
+                    directory.glob(f"*-{i}.pt")) for i in ids):
+                self.end_group(folder, listed.stem)
+                ended += 1
+        return ended

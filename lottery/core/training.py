@@ -38,13 +38,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from lottery.core import crossover
 from lottery.core.hparams import ModelHparams, TrainingHparams
 from lottery.core.store import atomic_save, describe, set_aside
-from lottery.engine import optimizers, sparse
+from lottery.engine import sparse
 from lottery.engine.data import DataBundle, MemberBatches, Split, evaluation_batches
 from lottery.engine.masks import Mask, stack
 from lottery.engine.members import State, load_member_state, member_state, use_channels_last
 from lottery.engine.models import LotteryModel, build
+from lottery.engine.optimizers import make_optimizer  # noqa: F401 (callers import it here)
 
 METRICS = ("val_loss", "val_acc", "test_loss", "test_acc", "train_loss", "train_acc")
 KERNELS = ("auto", "eager", "torch_fused")
@@ -135,21 +137,6 @@ class Parameterisation(Protocol):
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def make_optimizer(params, hp: TrainingHparams, device: torch.device,
-                   kernel: str = "auto") -> torch.optim.Optimizer:
-    """Adam or SGD with momentum, with the update ``kernel`` of :class:`SpeedOptions`."""
-    params = list(params)
-    if kernel == "torch_fused" or (kernel == "auto" and device.type == "cuda"):
-        if hp.optimizer == "adam":
-            return torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay, fused=True)
-        return torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum,
-                               weight_decay=hp.weight_decay, fused=True)
-    if hp.optimizer == "adam":
-        return optimizers.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay,
-                               compiled=kernel == "auto")
-    return optimizers.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
 
 
 def evaluate(model: LotteryModel, split: Split, batch_size: int = 5000,
@@ -417,7 +404,8 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
           snapshot_at: Sequence[int] = (), checkpoint: Path | None = None,
           checkpoint_every: int = 0, speed: SpeedOptions = DEFAULT_SPEED,
           eval_batch_size: int = EVAL_BATCH, progress: bool = True, desc: str = "train",
-          parameterisation: Parameterisation | None = None) -> TrainResult:
+          parameterisation: Parameterisation | None = None,
+          crossovers: crossover.Crossovers | None = None) -> TrainResult:
     """Train ``members`` together from ``start_iteration`` to ``hp.iterations``.
 
     ``snapshot_at``: iterations whose weights are returned (e.g. rewind points).
@@ -426,6 +414,8 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
     uninterrupted run (the caller deletes it once the result is stored).
     ``speed``: see :class:`SpeedOptions`; ``benchmarks/`` measures what each buys.
     ``parameterisation``: train that instead of the weights (see :class:`Parameterisation`).
+    ``crossovers``: where sparse training's measured crossovers are kept (None: the default
+    run store's, :func:`lottery.core.crossover.default_crossovers`).
     """
     device = torch.device(device) if device is not None else default_device()
     if data.train.x.device.type != device.type:
@@ -438,7 +428,9 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
         model = parameterisation.module(model, members)
         masked_params, masks, frozen = [], [], None
     sparse_layers = sparse.setup(model, masked_params, masks, frozen, speed, hp,
-                                 data.input_shape, device, eval_batch=eval_batch_size)
+                                 data.input_shape, device,
+                                 crossover.provider(crossovers, hp, device, speed.kernel),
+                                 eval_batch=eval_batch_size)
     masked_params, masks, frozen = sparse_layers.dense_rest(masked_params, masks, frozen)
     optimizer = make_optimizer([p for p in sparse_layers.parameters(model) if p.requires_grad],
                                hp, device, speed.kernel)

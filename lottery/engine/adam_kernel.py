@@ -5,8 +5,12 @@ caching off it is built in a temporary directory each process), named by a hash 
 source, the compiler command and flags, the compiler's version and the machine (architecture
 and CPU flags: it is built for this CPU), so a cached file is only ever loaded where it was
 built for; it is written under a temporary name and renamed into place, so processes building
-at once do not see each other's partial files. A cached library that cannot be loaded or was
-built for another key is rebuilt. A new build must reproduce :mod:`lottery.engine.adam_emulation` on
+at once do not see each other's partial files, and the partial files of builds that were killed
+are swept (:mod:`lottery.engine.temporaries`). The sha256 of the built file is recorded beside it
+(``adam-<key>.so.sha256``) and checked before the library is opened: loading runs the file's
+code, so a truncated or altered library (which would die of SIGBUS or SIGILL) is never loaded but
+rebuilt, with one warning. A cached library that cannot be loaded or was built for another key
+is rebuilt too. A new build must reproduce :mod:`lottery.engine.adam_emulation` on
 a small check, else it is refused: a compiler that changes the arithmetic (fast-math defaults,
 flushed subnormals) leaves the emulation running instead of changing results.
 """
@@ -18,9 +22,11 @@ import ctypes
 import hashlib
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lottery.engine import adam_emulation, data_cache
+from lottery.engine import adam_emulation, data_cache, temporaries
 
 SOURCE = Path(__file__).with_name("adam_kernel.c")
 FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC")
@@ -39,6 +45,8 @@ FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-share
 # kernel does 1 << 18 elements in 50-150 us
 MIN_CHUNK = 1 << 18
 _FLOAT_ARGS = 6  # weight, rest, decay, bias, eps, size (adam_emulation.constants)
+# a build's partial library or hash file: .adam-<key>-<pid>-<random>.so / .sha256
+_PARTIAL = re.compile(r"^\.adam-[0-9a-f]+-(\d+)-[0-9a-f]+\.(so|sha256)$")
 
 
 class BuildError(Exception):
@@ -99,8 +107,37 @@ def load(directory: Path | None = None) -> Kernel:
         with tempfile.TemporaryDirectory(prefix="lottery-adam-") as scratch:
             return build(Path(scratch) / "adam.so", key, command)  # loaded stays mapped
     path = Path(directory) / f"adam-{key}.so"
-    kernel = open_library(path, key) if path.exists() else None
+    temporaries.sweep(path.parent, _PARTIAL)
+    kernel = open_library(path, key) if path.exists() and verified(path) else None
     return kernel if kernel is not None else build(path, key, command)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def hash_file(path: Path) -> Path:
+    """Where the sha256 of library ``path``, recorded when it was built, is kept."""
+    return path.with_name(path.name + ".sha256")
+
+
+def verified(path: Path) -> bool:
+    """Whether ``path`` is the file that was built (its sha256 as recorded); says in one line
+    why not, where it is not (it is then rebuilt)."""
+    try:
+        recorded = hash_file(path).read_text().strip()
+    except OSError:
+        recorded = ""
+    try:
+        ok = recorded == digest(path)
+    except OSError:
+        ok = False
+    if not ok:
+        why = "does not match the sha256 recorded when it was built" if recorded else \
+            "has no recorded sha256"
+        print(f"adam kernel: the cached library {path} {why} (damaged or replaced); "
+              f"rebuilding it", file=sys.stderr, flush=True)
+    return ok
 
 
 def open_library(path: Path, key: str) -> Kernel | None:
@@ -121,6 +158,7 @@ def build(path: Path, key: str, command: list[str]) -> Kernel:
     except OSError as error:
         raise BuildError(f"cannot create {path.parent}: {error}") from error
     partial = path.with_name(f".{path.stem}-{os.getpid()}-{uuid.uuid4().hex[:8]}.so")
+    recorded = partial.with_suffix(".sha256")
     try:
         done = subprocess.run([*command, *FLAGS, f'-DLOTTERY_ADAM_KEY="{key}"', "-o",
                                str(partial), str(SOURCE)], capture_output=True, text=True,
@@ -133,11 +171,14 @@ def build(path: Path, key: str, command: list[str]) -> Kernel:
         if not kernel.agrees_with_emulation():
             raise BuildError(f"the kernel {shlex.join(command)} built rounds differently from "
                              "its specification (fast-math or flushed subnormals?)")
+        recorded.write_text(digest(partial) + "\n")
+        os.replace(recorded, hash_file(path))  # the hash first: a library is never unverified
         os.replace(partial, path)
     except (OSError, subprocess.SubprocessError) as error:
         raise BuildError(f"building with {shlex.join(command)} failed: {error}") from error
     finally:
         partial.unlink(missing_ok=True)
+        recorded.unlink(missing_ok=True)
     return kernel
 
 

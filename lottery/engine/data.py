@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from lottery.engine import data_cache
+from lottery.engine.data_cache import idx_files  # noqa: F401 (the data's file layout; users import it here)
 
 __all__ = [
     "DATA_ENV",
@@ -246,16 +247,6 @@ def unavailable(spec: DatasetSpec, root: str | Path, reason: str) -> DataUnavail
 
 IDX_MAGIC = {3: 0x00000803, 1: 0x00000801}  # idx: 0, 0, type 0x08 (uint8), number of dims
 GZIP_MAGIC = b"\x1f\x8b"
-
-
-def idx_files(spec: DatasetSpec, root: str | Path, train: bool) -> tuple[Path, Path]:
-    """(images, labels) idx files of one split of an MNIST-like dataset, torchvision layout."""
-    raw = Path(root) / spec.torchvision_class / "raw"
-    if spec.torchvision_split:  # EMNIST: one file pair per split, e.g. emnist-letters-test-*
-        prefix = f"emnist-{spec.torchvision_split}-{'train' if train else 'test'}"
-    else:
-        prefix = "train" if train else "t10k"
-    return raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
 
 
 def _idx_count(spec: DatasetSpec, root: str | Path, path: Path, ndim: int) -> int:

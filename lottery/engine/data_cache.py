@@ -11,26 +11,46 @@ a file (or its replacement) changes its change time, which no tool can set back,
 file is decoded afresh. File times tick coarsely, so files changed in the last few seconds are
 not cached yet (a second change within the same tick would look like none). A cache file that
 cannot be read is rebuilt; one that cannot be written is skipped.
+
+A cache file carries a sha256 of its tensors, checked on every load (about 0.1 s for MNIST's
+55 MB), and its labels must lie in the dataset's class range: a damaged file (flipped bytes, a
+label out of range) is decoded afresh from the raw files, never used. Writing one first sweeps
+the temporaries of writers that were killed (:mod:`lottery.engine.temporaries`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from lottery.engine import temporaries
+from lottery.engine.atomic import atomic_save
+
 CACHE_ENV = "LOTTERY_CACHE"
-VERSION = 1  # of the cached content: raise it when the decoding changes
+VERSION = 2  # of the cached content: raise it when the decoding or the file changes
+_TMP = re.compile(r"^\..+\.pt\.(\d+)\.\d+\.tmp$")  # an atomic write's temporary (pid first)
 OFF = ("none", "off", "0")
 SETTLE_NS = 5 * 10**9  # files changed more recently than this are decoded, not cached
 # torchvision's folders of the datasets not read from idx files
 FOLDERS = {"CIFAR10": "cifar-10-batches-py", "CIFAR100": "cifar-100-python"}
 
 Raw = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # train x, y, test x, y
+
+
+def idx_files(spec, root: str | Path, train: bool) -> tuple[Path, Path]:
+    """(images, labels) idx files of one split of an MNIST-like dataset, torchvision layout."""
+    raw = Path(root) / spec.torchvision_class / "raw"
+    if spec.torchvision_split:  # EMNIST: one file pair per split, e.g. emnist-letters-test-*
+        prefix = f"emnist-{spec.torchvision_split}-{'train' if train else 'test'}"
+    else:
+        prefix = "train" if train else "t10k"
+    return raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
 
 
 def cache_dir() -> Path | None:
@@ -46,8 +66,6 @@ def cache_dir() -> Path | None:
 
 def source_files(spec, root: Path) -> list[Path] | None:
     """The files a dataset is decoded from; None for a dataset the cache does not know."""
-    from lottery.engine.data import idx_files
-
     if spec.idx:
         return [*idx_files(spec, root, True), *idx_files(spec, root, False)]
     folder = FOLDERS.get(spec.torchvision_class)
@@ -78,7 +96,7 @@ def cached(spec, root: Path, decode: Callable[[], Raw]) -> Raw:
     if folder is None:
         return decode()
     path = cache_path(spec, root, folder)
-    hit = read(path, key)
+    hit = read(path, key, spec.num_classes)
     if hit is not None:
         return hit
     raw = decode()
@@ -97,14 +115,27 @@ def _settled(sources: list[Path], files: list[tuple]) -> bool:
     return unchanged and all(now - entry[3] > SETTLE_NS for entry in files)
 
 
-def read(path: Path, key: dict) -> Raw | None:
-    """The cached tensors when ``path`` holds them under ``key``; None if absent, stale or
-    unreadable (then it is rebuilt)."""
+def checksum(tensors) -> str:
+    """sha256 of the tensors' dtypes, shapes and bytes."""
+    digest = hashlib.sha256()
+    for t in tensors:
+        digest.update(f"{t.dtype} {tuple(t.shape)};".encode())
+        digest.update(t.contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def read(path: Path, key: dict, classes: int | None = None) -> Raw | None:
+    """The cached tensors when ``path`` holds them under ``key``, intact (checksum) and with
+    labels in ``[0, classes)``; None if absent, stale, damaged or unreadable (then it is
+    rebuilt)."""
     try:
         saved = torch.load(path, weights_only=True)
         tensors = tuple(saved["tensors"])
         ok = saved["key"] == _jsonable(key) and len(tensors) == 4 and [
             t.dtype for t in tensors] == [torch.uint8, torch.int64] * 2
+        ok = ok and saved["checksum"] == checksum(tensors) and all(
+            classes is None or len(y) == 0 or 0 <= int(y.min()) and int(y.max()) < classes
+            for y in tensors[1::2])
     except Exception:  # noqa: BLE001 - missing, truncated or foreign: decode afresh
         return None
     return tensors if ok else None
@@ -112,10 +143,10 @@ def read(path: Path, key: dict) -> Raw | None:
 
 def write(path: Path, key: dict, raw: Raw) -> None:
     """Keep ``raw`` under ``key`` (atomically); a cache that cannot be written is skipped."""
-    from lottery.core.store import atomic_save
-
     try:
-        atomic_save({"key": _jsonable(key), "tensors": list(raw)}, path)
+        temporaries.sweep(path.parent, _TMP)
+        atomic_save({"key": _jsonable(key), "tensors": list(raw), "checksum": checksum(raw)},
+                    path)
     except (OSError, RuntimeError):  # read-only or full: the next run decodes again
         pass
 

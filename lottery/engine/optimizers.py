@@ -207,3 +207,19 @@ class SGD(_InPlaceOptimizer):
                 torch._foreach_add_(buffers, updates)
             grads = [self.state[p]["momentum_buffer"] for p in params]
         torch._foreach_add_(params, grads, alpha=-group["lr"])
+
+
+def make_optimizer(params, hp, device: torch.device,
+                   kernel: str = "auto") -> torch.optim.Optimizer:
+    """Adam or SGD with momentum (``hp``: the training hyperparameters' optimizer, lr, momentum,
+    weight decay), with the update ``kernel`` (auto, eager, torch_fused) of the speed options."""
+    params = list(params)
+    if kernel == "torch_fused" or (kernel == "auto" and device.type == "cuda"):
+        if hp.optimizer == "adam":
+            return torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay, fused=True)
+        return torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum,
+                               weight_decay=hp.weight_decay, fused=True)
+    if hp.optimizer == "adam":
+        return Adam(params, lr=hp.lr, weight_decay=hp.weight_decay,
+                               compiled=kernel == "auto")
+    return SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)

@@ -26,12 +26,9 @@ differently for different batches, so pin ``on`` or ``off`` where that exactness
 
 from __future__ import annotations
 
-import json
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -39,7 +36,6 @@ from torch import Tensor, nn
 from lottery.engine.members import MemberLinear
 
 MODES = ("auto", "off", "on")
-CROSSOVER_FILE = "sparse_crossover.json"
 # the member count the crossover is measured at, whatever a call's K: a layer's path then
 # depends on its density alone, so a network takes the same path, and gets the same bits,
 # trained alone or in any batch (the sparse path is exact batched vs alone, as the dense is)
@@ -47,7 +43,6 @@ CROSSOVER_MEMBERS = 5
 # densities tried from the top until the sparse step is the faster: the IMP schedules of the
 # papers pass through this range at 0.8^n, so its points are about as far apart as levels
 LADDER = (0.7, 0.5, 0.35, 0.25, 0.18, 0.12, 0.08, 0.05, 0.03, 0.02, 0.01)
-REPEATS = 3  # timed steps per point; the fastest counts (other load only ever adds time)
 
 # CSR tensors are beta in PyTorch and say so on every construction; the patterns are built
 # valid by construction, so the invariant checks are off on purpose
@@ -249,180 +244,12 @@ def choose(mode: str, kept: float, crossover: Callable[[], float]) -> bool:
     return kept < min(1.0, LADDER[0]) and kept < crossover()
 
 
-def crossover_key(work: LayerWork, device: torch.device, optimizer: str, kernel: str) -> dict:
-    """Everything a measured crossover depends on (its cache key)."""
-    from lottery.core.provenance import device_name, versions
-
-    return {"device": str(device), "device_name": device_name(device),
-            "threads": torch.get_num_threads(), "torch": versions()["torch"],
-            "in": work.in_features, "out": work.out_features, "members": work.members,
-            "batch": work.batch_size, "input_grad": work.input_grad, "optimizer": optimizer,
-            "kernel": kernel} | ({"evaluation": True} if work.evaluation else {})
-
-
-class Crossovers:
-    """Measured crossover densities, cached in ``path`` (None: in memory only)."""
-
-    def __init__(self, path: Path | None, measure: Callable[..., float]):
-        self.path, self._measure = path, measure
-        self._memory: dict[str, float] = {}
-
-    def _read(self) -> dict:
-        try:
-            return json.loads(self.path.read_text()) if self.path is not None else {}
-        except (OSError, ValueError):
-            return {}
-
-    def get(self, work: LayerWork, hp, device: torch.device, kernel: str) -> float:
-        """The crossover for ``work`` trained with ``hp``: cached or measured now."""
-        from lottery.core.hparams import fingerprint
-
-        key = crossover_key(work, device, hp.optimizer, kernel)
-        name = fingerprint(key)
-        if name not in self._memory:
-            entry = self._read().get(name)
-            if entry is None:
-                entry = {"key": key, "crossover": self._measure(work, hp, device, kernel)}
-                self._write(name, entry)
-            self._memory[name] = float(entry["crossover"])
-        return self._memory[name]
-
-    def _write(self, name: str, entry: dict) -> None:
-        if self.path is None:
-            return
-        from lottery.core.store import atomic_write_text
-
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(json.dumps(self._read() | {name: entry}, indent=1,
-                                         sort_keys=True), self.path)
-        except OSError:  # a read-only runs folder: measure again next process, no harm
-            pass
-
-
-_default: Crossovers | None = None
-
-
-def default_crossovers() -> Crossovers:
-    """The process's crossovers, cached next to the calibration (``<runs>``)."""
-    global _default
-    if _default is None:
-        from lottery.core.store import runs_root
-
-        _default = Crossovers(runs_root() / CROSSOVER_FILE, measure_crossover)
-    return _default
-
-
-def measure_crossover(work: LayerWork, hp, device: torch.device, kernel: str) -> float:
-    """The density below which ``work``'s sparse training step beats its dense one (timed)."""
-    dense_step = _step(work, None, hp, device, kernel)
-    times: dict[int, float] = {}
-    dense = float("inf")  # the fastest dense step seen: other load only ever adds time
-
-    def sparse_wins(i: int) -> bool:
-        nonlocal dense
-        if i not in times:
-            dense_s, times[i] = _race(dense_step, _step(work, LADDER[i], hp, device, kernel),
-                                      device)
-            dense = min(dense, dense_s)
-        return times[i] <= dense
-
-    # bisection for the first winning point of the descending ladder (the sparse step's cost
-    # grows with density): a few points, and rarely the dearest, the densest ones
-    low, high = 0, len(LADDER)
-    while low < high:
-        middle = (low + high) // 2
-        low, high = (low, middle) if sparse_wins(middle) else (middle + 1, high)
-    if low == len(LADDER):
-        return 0.0
-    if low == 0:
-        return LADDER[0]
-    sparse_wins(low - 1)  # linear between the last losing and the first winning point
-    (high_d, slow), (low_d, fast) = (LADDER[low - 1], times[low - 1]), (LADDER[low], times[low])
-    return low_d + (high_d - low_d) * (dense - fast) / max(slow - fast, 1e-12)
-
-
-def _step(work: LayerWork, kept: float | None, hp, device: torch.device,
-          kernel: str) -> Callable[[], None]:
-    """One training step of the layer alone: dense (``kept`` None) or sparse."""
-    from lottery.core.training import make_optimizer
-
-    if work.evaluation:
-        return _forward(work, kept, device)
-
-    generator = torch.Generator().manual_seed(0)
-    k, n_in, n_out, batch = (work.members, work.in_features, work.out_features,
-                             work.batch_size)
-    layer = MemberLinear(k, n_in, n_out).to(device)
-    with torch.no_grad():
-        layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * 0.05)
-    mask = (torch.rand(layer.weight.shape, generator=generator) < (kept or 1.0)).to(device)
-    # a later layer's input is a transposed view, a first layer's a plain batch (as in training)
-    x = torch.randn(k, n_in, batch, generator=generator).to(device).transpose(1, 2) \
-        if work.input_grad else torch.randn(k, batch, n_in, generator=generator).to(device)
-    x.requires_grad_(work.input_grad)
-    grad = torch.randn(k, batch, n_out, generator=generator).to(device)
-    if kept is None:
-        masks = [mask.float()]
-        optimizer = make_optimizer(layer.parameters(), hp, device, kernel)
-
-        def step():
-            layer(x).backward(grad)
-            torch._foreach_mul_([layer.weight.grad], masks)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            with torch.no_grad():
-                torch._foreach_mul_([layer.weight], masks)
-    else:
-        sparse = SparseLinear(layer, mask)
-        optimizer = make_optimizer([sparse.values, layer.bias], hp, device, kernel)
-
-        def step():
-            sparse(x).backward(grad)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-    return step
-
-
-def _forward(work: LayerWork, kept: float | None, device: torch.device) -> Callable[[], None]:
-    """One evaluation forward of the layer alone on a shared input: dense or sparse."""
-    generator = torch.Generator().manual_seed(0)
-    layer = MemberLinear(work.members, work.in_features, work.out_features).to(device)
-    with torch.no_grad():
-        layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * 0.05)
-    x = torch.randn(work.batch_size, work.in_features, generator=generator).to(device)
-    mask = (torch.rand(layer.weight.shape, generator=generator) < (kept or 1.0)).to(device)
-    forward = layer if kept is None else SparseLinear(layer, mask)
-
-    def step():
-        with torch.no_grad():
-            forward(x)
-    return step
-
-
-def _race(dense: Callable[[], None], sparse: Callable[[], None],
-          device: torch.device) -> tuple[float, float]:
-    """The fastest of :data:`REPEATS` timed calls of each, alternated so that a change of the
-    machine's load hits both alike, after an untimed one (state, compiling)."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    best = {dense: float("inf"), sparse: float("inf")}
-    for repeat in range(REPEATS + 1):
-        for step in (dense, sparse):
-            sync()
-            began = time.perf_counter()
-            step()
-            sync()
-            if repeat:
-                best[step] = min(best[step], time.perf_counter() - began)
-    return best[dense], best[sparse]
-
-
 # ------------------------------------------------------------------- the training engine's hook
 
 
 def setup(model: nn.Module, masked: Sequence[Tensor], masks: Sequence[Tensor],
           frozen: Sequence[Tensor] | None, speed, hp, input_shape: Sequence[int],
-          device: torch.device, crossovers: Crossovers | None = None,
+          device: torch.device, crossover: Callable[[LayerWork], float],
           eval_batch: int = 5000) -> SparseLayers:
     """Make the masked fc layers that ``speed.sparse`` chooses sparse; returns them."""
     mode = speed.sparse
@@ -438,13 +265,10 @@ def setup(model: nn.Module, masked: Sequence[Tensor], masks: Sequence[Tensor],
                           hp.batch_size, input_grad)
         evaluation = replace(train, batch_size=eval_batch, input_grad=False, evaluation=True)
 
-        def crossover(work: LayerWork) -> Callable[[], float]:
-            return lambda: (crossovers or default_crossovers()).get(work, hp, device,
-                                                                    speed.kernel)
-
-        if choose(mode, density(mask), crossover(train)):
+        if choose(mode, density(mask), lambda: crossover(train)):
             chosen.append(install(layer, mask))
-            chosen[-1].sparse_evaluation = choose(mode, density(mask), crossover(evaluation))
+            chosen[-1].sparse_evaluation = choose(mode, density(mask),
+                                                  lambda: crossover(evaluation))
     return SparseLayers(chosen)
 
 

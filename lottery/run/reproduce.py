@@ -42,6 +42,7 @@ from lottery.run import plans, record
 from lottery.run import store_command as housekeeping
 from lottery.run.estimate import duration, over_budget, parse_duration
 from lottery.run.progress import PROGRESS_ENV
+from lottery.run.registry import CHECKS
 from lottery.run.session import (
     PROFILE_ENV,
     _checked_device,
@@ -123,9 +124,17 @@ def notebook_parameters(source: Path, profile: str, given: dict) -> tuple[dict, 
     values = defaults | mine | {"profile": profile}
     try:
         validate_parameters(**values)
+        check_study(source.stem, values)
     except HparamError as error:
         raise HparamError(f"{source.stem}: {error}") from None
     return values, {"profile": profile} | mine
+
+
+def check_study(notebook: str, values: dict) -> None:
+    """Run ``notebook``'s own study check from the registry on ``values`` (:class:`HparamError`)
+    before any kernel starts; the notebook runs the same check again itself."""
+    if notebook in CHECKS:
+        CHECKS[notebook](values)
 
 
 def check_given(selected: list[Path], given: dict) -> None:
@@ -230,9 +239,14 @@ def execute(o: Outcome, output_dir: Path, args) -> None:
     o.record = record.read(record_file)
     print(f"{o.name}: {o.status} in {duration(o.seconds)} (executed copy: {output})",
           flush=True)
-    planned = plans.plan(o.name, o.values) or []
-    ran = [plans.Planned.from_record(r) for r in o.record.get("experiments", [])]
-    extra = plans.undeclared(planned, ran)
+    try:
+        planned = plans.plan(o.name, o.values) or []
+        ran = [plans.Planned.from_record(r) for r in o.record.get("experiments", [])]
+        extra = plans.undeclared(planned, ran)
+    except Exception as error:  # noqa: BLE001 - a check of the plan, never a stop
+        print(f"note: {o.name}: its plan could not be compared with what it ran "
+              f"({one_line(error)})")
+        return
     if planned and extra:
         print(f"note: {o.name} ran experiments its plan (lottery/plans.py) does not declare, "
               f"so its estimate missed them: {', '.join(e.label for e in extra)}")

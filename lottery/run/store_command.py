@@ -13,6 +13,11 @@ nothing is an error, so nothing finished is deleted by a typo.
 ``store export [NAME...] --output FILE [--weights resume|none|all]`` packs the networks of the
 named settings (the same names as ``remove``; none: everything) into a portable archive, and
 ``store import FILE`` adds an archive's networks to the store (:mod:`lottery.core.archive`).
+
+Removal never leaves the store: it refuses a root that is not a run store (marked by
+``.lottery-store``, or laid out as one: :func:`lottery.core.store.recognised`), every item must lie
+inside the root's real path with no symbolic link on the way, and a symbolic link is removed
+itself, never what it points to.
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ import argparse
 import datetime
 import fnmatch
 import json
+import os
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from lottery.core import archive
-from lottery.core.store import RUNS_ENV, runs_root
+from lottery.core.store import MARKER, RUNS_ENV, recognised, runs_root
 
 
 @dataclass(frozen=True)
@@ -46,13 +52,20 @@ class Item:
 
 
 def _files(path: Path) -> list[Path]:
-    return [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    """The files of ``path`` (itself for a file or a symbolic link), links never followed."""
+    if path.is_symlink() or not path.is_dir():
+        return [path]
+    found = []
+    for folder, _, names in os.walk(path):  # os.walk does not enter linked folders
+        found += [Path(folder) / name for name in names]
+    return found
 
 
 def _item(root: Path, path: Path, recipe: bool) -> Item:
     files = _files(path)
-    times = [p.stat().st_mtime for p in files] or [path.stat().st_mtime]
-    return Item(path.relative_to(root).as_posix(), path, sum(p.stat().st_size for p in files),
+    stats = [p.lstat() for p in files]
+    times = [s.st_mtime for s in stats] or [path.lstat().st_mtime]
+    return Item(path.relative_to(root).as_posix(), path, sum(s.st_size for s in stats),
                 sum(p.suffix == ".pt" for p in files), min(times), max(times),
                 describe_recipe(path) if recipe else "",
                 sum(p.suffix == ".ckpt" for p in files),
@@ -64,29 +77,43 @@ def describe_recipe(folder: Path) -> str:
     for readable in folder.rglob("*.json"):
         try:
             recipe = json.loads(readable.read_text())["recipe"]
-        except (OSError, ValueError, KeyError):
+            if not isinstance(recipe, dict):
+                continue
+        except (OSError, ValueError, KeyError, TypeError):  # unreadable, or not an entry's
             continue
-        t, d = recipe.get("training", {}), recipe.get("dataset", {})
-        sizes = "/".join(str(n) for n in d.get("sizes", []))
-        dropout = recipe.get("model", {}).get("dropout")
+        t, d, m = (_mapping(recipe.get(k)) for k in ("training", "dataset", "model"))
+        sizes = d.get("sizes", [])
+        sizes = "/".join(str(n) for n in sizes) if isinstance(sizes, list) else str(sizes)
+        dropout = m.get("dropout")
         return (f"{t.get('optimizer')} lr {t.get('lr')}, {t.get('iterations')} it, batch "
                 f"{t.get('batch_size')}, {d.get('name')} {sizes}"
                 + (f", dropout {dropout}" if dropout else ""))
     return ""
 
 
+def _mapping(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def is_recipe(folder: Path) -> bool:
     """``<model>-<data>/<recipe>``: a folder two levels down whose stages hold networks."""
-    return folder.is_dir() and (any(folder.glob("*/*.pt")) or any(folder.glob("*/*.ckpt")))
+    return _real_dir(folder) and (any(folder.glob("*/*.pt")) or any(folder.glob("*/*.ckpt")))
+
+
+def _real_dir(path: Path) -> bool:
+    """A folder that is not a symbolic link (nothing under a link is ever listed)."""
+    return path.is_dir() and not path.is_symlink()
 
 
 def inventory(root: Path) -> tuple[list[Item], list[Item]]:
-    """(recipe folders, other top-level items) under ``root``."""
+    """(recipe folders, other top-level items) under ``root``; the marker is neither."""
     recipes, others = [], []
     if not root.is_dir():
         return recipes, others
     for top in sorted(root.iterdir()):
-        inner = [f for f in sorted(top.iterdir()) if is_recipe(f)] if top.is_dir() else []
+        if top.name == MARKER:
+            continue
+        inner = [f for f in sorted(top.iterdir()) if is_recipe(f)] if _real_dir(top) else []
         recipes += [_item(root, f, True) for f in inner]
         if not inner:
             others.append(_item(root, top, False))
@@ -122,10 +149,15 @@ def listing(root: Path) -> str:
         lines.append("no trained networks")
     if others:
         lines.append("other:")
-        lines += [f"  {i.name + ('/' if i.path.is_dir() else ''):<30} {size_text(i.size):>9}"
-                  for i in others]
+        lines += [f"  {_shown(i):<30} {size_text(i.size):>9}" for i in others]
     lines.append("remove with: python -m lottery store remove NAME... (a dry run; --yes deletes)")
     return "\n".join(lines)
+
+
+def _shown(item: Item) -> str:
+    if item.path.is_symlink():
+        return f"{item.name} -> {os.readlink(item.path)}"
+    return item.name + ("/" if item.path.is_dir() else "")
 
 
 def select(root: Path, names: list[str]) -> list[Item]:
@@ -146,18 +178,52 @@ def select(root: Path, names: list[str]) -> list[Item]:
     return list(chosen.values())
 
 
+def check_store(root: Path) -> None:
+    """ValueError unless ``root`` is a run store removal may work in."""
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a folder")
+    if not recognised(root):
+        raise ValueError(f"{root} is not a run store (no {MARKER} marker and not laid out as "
+                         f"one); if it is one, mark it with: touch {root / MARKER}")
+
+
+def _inside(root: Path, item: Item) -> None:
+    """ValueError unless ``item`` lies in ``root``'s real folder with no link on the way (the
+    item itself may be a link: then the link alone goes)."""
+    relative = Path(item.name)
+    expected = root.resolve().joinpath(*relative.parts[:-1])
+    if ".." in relative.parts or item.path.parent.resolve() != expected:
+        raise ValueError(f"{item.name}: leads out of the run store {root}; nothing removed")
+
+
+def _delete(path: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path)  # never follows links inside (it refuses a linked top itself)
+
+
+def _line(item: Item) -> str:
+    if item.path.is_symlink():
+        return f"  {item.name}  (a symbolic link to {os.readlink(item.path)}: the link alone)"
+    return f"  {item.name}  ({item.networks} networks, {size_text(item.size)})"
+
+
 def remove(root: Path, names: list[str], yes: bool) -> str:
+    check_store(root)
     items = select(root, names)
+    for item in items:
+        _inside(root, item)
     size = size_text(sum(i.size for i in items))
     networks = sum(i.networks for i in items)
-    lines = [f"  {i.name}  ({i.networks} networks, {size_text(i.size)})" for i in items]
+    lines = [_line(i) for i in items]
     if not yes:
         return "\n".join([f"would remove {len(items)} item(s), {networks} networks, {size}:",
                           *lines, "nothing deleted: add --yes to delete"])
     for i in items:
-        shutil.rmtree(i.path) if i.path.is_dir() else i.path.unlink()
+        _delete(i.path)
     for parent in {i.path.parent for i in items}:  # an emptied model-data folder goes too
-        if parent != root and parent.is_dir() and not any(parent.iterdir()):
+        if parent != root and _real_dir(parent) and not any(parent.iterdir()):
             parent.rmdir()
     return "\n".join([f"removed {len(items)} item(s), {networks} networks, {size}:", *lines])
 
@@ -204,7 +270,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m lottery store") -
             print(archive.import_(Path(args.names[0]), root))
         else:
             print(remove(root, args.names, args.yes))
-    except ValueError as error:  # archive.ArchiveError included
+    except (ValueError, OSError) as error:  # archive.ArchiveError included
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

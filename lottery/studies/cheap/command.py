@@ -86,13 +86,17 @@ def plan(args: argparse.Namespace) -> cheap.Plan:
                           "random pruning at those densities: use --method random")
     if method == "random" and layers != "imp":
         raise HparamError("random pruning uses the IMP ticket's layer densities (--layers imp)")
+    overrides = method_overrides(args)
+    for kind, given in overrides.items():  # before any training, not when the method scores
+        for name, value in given.items():
+            cheap_methods.check_param(kind, name, value)
     at_init = (method,) if method in cheap_methods.AT_INIT else ()
     return cheap.Plan(
         densities=() if at_init and layers == "imp" else densities, at_init=at_init,
         imp_layers=densities if at_init and layers == "imp" else (),
         shuffle=densities if args.shuffle and at_init else (), early_bird=tuple(args.t),
         stop_rule=cheap.StopRule() if args.stop_rule else None, random=method == "random",
-        imp=args.baselines, params=method_overrides(args))
+        imp=args.baselines, params=overrides)
 
 
 def method_overrides(args: argparse.Namespace) -> dict[str, dict]:

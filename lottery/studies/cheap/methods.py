@@ -9,6 +9,7 @@ identity of every network masked by the method, so a changed value is a new netw
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -109,6 +110,21 @@ METHODS: dict[str, Method] = {
 }
 PARAM_TYPES = {"batch_size": int, "batch_seed": int, "batches": int, "temperature": float,
                "iterations": int, "seed": int, "t": int}
+# the least value of each integer parameter (temperature: any positive number); SynFlow with
+# no round keeps every weight, and a negative count is no count at all
+LEAST = {"batch_size": 1, "batches": 1, "iterations": 1, "batch_seed": 0, "seed": 0, "t": 0}
+
+
+def check_param(kind: str, name: str, value) -> None:
+    """Raise a one-line :class:`HparamError` for a value ``kind``'s ``name`` cannot take."""
+    if name == "temperature":
+        ok, allowed = isinstance(value, int | float) and not isinstance(value, bool) and \
+            math.isfinite(value) and value > 0, "a positive number"
+    else:
+        ok, allowed = isinstance(value, int) and not isinstance(value, bool) and \
+            value >= LEAST.get(name, 0), f"an integer >= {LEAST.get(name, 0)}"
+    if not ok:
+        raise HparamError(f"{kind}.{name} must be {allowed}; got {value!r}")
 
 
 def method_params(kind: str, hp: ExperimentHparams, classes: int,
@@ -124,6 +140,8 @@ def method_params(kind: str, hp: ExperimentHparams, classes: int,
     params |= dict(overrides or {})
     if kind == "early_bird" and not (isinstance(params.get("t"), int) and params["t"] >= 0):
         raise HparamError(f"early_bird needs an iteration t >= 0; got {params.get('t')!r}")
+    for name, value in params.items():
+        check_param(kind, name, value)
     return params
 
 

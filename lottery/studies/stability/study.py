@@ -125,6 +125,11 @@ def make_plan(hp: ExperimentHparams, paper_iterations: int, *, levels: Sequence[
         raise HparamError(f"stability levels must be positive integers (IMP levels); got {bad}")
     if not (isinstance(points, int) and points >= 3):
         raise HparamError(f"line points must be an integer >= 3; got {points!r}")
+    outside = [k for k in rewind_ks if not (isinstance(k, int) and not isinstance(k, bool)
+                                            and 0 <= k < paper_iterations)]
+    if outside or not rewind_ks:  # a point past the end would be dropped, one below 0 made 1
+        raise HparamError(f"rewind points must be paper iterations in [0, {paper_iterations}) "
+                          f"(scaled like the training); got {list(rewind_ks)}")
     clip = {v: min(v, hp.levels) for v in (*levels, focus, connectivity)}
     t = hp.training
     return StudyPlan(tuple(sorted({clip[v] for v in (*levels, focus)})), clip[focus],
