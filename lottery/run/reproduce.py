@@ -17,7 +17,8 @@ progress line per training step stream to the console. The executed copy goes to
 injected-parameters cell, so the committed notebook still reads its profile from
 ``$LOTTERY_PROFILE``). A failing notebook does not stop the others; failures are listed at the
 end and the exit status is 1. Under ``quick`` a notebook whose dataset cannot be had (offline,
-say) is listed as skipped with the one-line reason. The summary table puts each notebook's
+say) is listed as skipped with the one-line reason (its fix included); asked for by name
+(``--only``), a skipped notebook makes the exit status 1 too. The summary table puts each notebook's
 estimate beside its actual time, with its claims' verdicts and the figures it wrote.
 """
 
@@ -82,12 +83,16 @@ def strip_injected(path: Path, target: Path) -> None:
     nbformat.write(nb, target)
 
 
-def one_line(error: Exception) -> str:
-    """The notebook's own error (papermill wraps it) as one line."""
+def one_line(error: Exception, limit: int = 300) -> str:
+    """The notebook's own error (papermill wraps it) as one line: a missing dataset's whole
+    (its fix is at the end), any other cut in the middle to ``limit`` characters."""
     name = getattr(error, "ename", None) or type(error).__name__
     text = getattr(error, "evalue", None) or str(error)
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    return f"{name}: {(lines[-1] if lines else '')[:300]}"
+    last = lines[-1] if lines else ""
+    if name not in SKIP_ERRORS and len(last) > limit:
+        last = f"{last[:limit // 2]} ... {last[-limit // 2:]}"
+    return f"{name}: {last}"
 
 
 def skippable(error: Exception, profile: str) -> bool:
@@ -345,11 +350,13 @@ def main(argv: list[str] | None = None) -> int:
             execute(o, args.output, args)
     if args.estimate_only:
         return 0
-    return report(outcomes, args.profile)
+    return report(outcomes, args.profile, asked=bool(args.only))
 
 
-def report(outcomes: list[Outcome], profile: str) -> int:
-    """Print the summary and what to do about the notebooks that did not run; exit status."""
+def report(outcomes: list[Outcome], profile: str, asked: bool = False) -> int:
+    """Print the summary and what to do about the notebooks that did not run; exit status:
+    1 when one failed, or was skipped for want of its data although ``asked`` for by name
+    (``--only``)."""
     print("\n" + summary(outcomes, profile))
     sections = [("over budget; run each alone with", "over budget"),
                 ("skipped (their data could not be had)", "skipped"), ("failed", "FAILED")]
@@ -365,7 +372,8 @@ def report(outcomes: list[Outcome], profile: str) -> int:
     size = housekeeping.size_text(sum(i.size for i in recipes + others))
     print(f"\nrun store {root}: {sum(i.networks for i in recipes)} networks, {size} "
           f"(`python -m lottery store` lists them, `... store remove` cleans up)")
-    return 1 if any(o.status == "FAILED" for o in outcomes) else 0
+    failed = {"FAILED", "skipped"} if asked else {"FAILED"}
+    return 1 if any(o.status in failed for o in outcomes) else 0
 
 
 if __name__ == "__main__":
