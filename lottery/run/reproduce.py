@@ -15,7 +15,9 @@ progress line per training step stream to the console. The executed copy goes to
 ``figures/`` (the notebooks' own default; smoke figures to the run store's ``figures-smoke/``).
 ``--in-place`` also copies each successful run back into ``notebooks/`` (without papermill's
 injected-parameters cell, so the committed notebook still reads its profile from
-``$LOTTERY_PROFILE``). A failing notebook does not stop the others; failures are listed at the
+``$LOTTERY_PROFILE``). Ctrl-C prints one line and exits 130; the notebook it stopped keeps its half-run copy as
+``NN_name.incomplete.ipynb`` (see :mod:`lottery.run.kernel`). A failing notebook does not stop
+the others; failures are listed at the
 end and the exit status is 1. Under ``quick`` a notebook whose dataset cannot be had (offline,
 say) is listed as skipped with the one-line reason (its fix included); asked for by name
 (``--only``), a skipped notebook makes the exit status 1 too. The summary table puts each notebook's
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import logging
 import os
 import re
 import sys
@@ -42,6 +45,12 @@ from lottery.engine.data import DATA_ENV
 from lottery.run import plans, record
 from lottery.run import store_command as housekeeping
 from lottery.run.estimate import duration, over_budget, parse_duration
+from lottery.run.kernel import (
+    LoggedKernelManager,
+    incomplete_path,
+    mark_incomplete,
+    quiet_kernel_death,
+)
 from lottery.run.progress import PROGRESS_ENV
 from lottery.run.session import (
     PROFILE_ENV,
@@ -155,28 +164,36 @@ def make_command(name: str, profile: str, injected: dict) -> str:
 
 # --- running ----------------------------------------------------------------------------------
 
-def _kernel_config():
+def _kernel_config(kernel_log: Path | None = None):
     """Encrypt the kernel's connection where the kernel supports it (this is what its "running
-    over TCP without encryption" warning asks for); nothing where pyzmq lacks CurveZMQ."""
+    over TCP without encryption" warning asks for); nothing where pyzmq lacks CurveZMQ. The
+    kernel's own stderr goes to ``kernel_log`` (:class:`LoggedKernelManager`)."""
     import zmq
     from traitlets.config import Config
 
     config = Config()
     if zmq.has("curve"):
         config.KernelManager.transport_encryption = "auto"
+    if kernel_log is not None:
+        config.NotebookClient.kernel_manager_class = LoggedKernelManager
+        config.LoggedKernelManager.stderr_log = str(kernel_log)
     return config
 
 
 def run_one(source: Path, output: Path, parameters: dict, kernel: str | None,
             stream: bool = True) -> None:
-    """Execute ``source`` into ``output``; ``stream``: its printed output goes to ours."""
+    """Execute ``source`` into ``output``; ``stream``: its printed output goes to ours; the
+    kernel's own log to ``NN_name.kernel.log`` beside ``output``."""
     import papermill
 
     output.parent.mkdir(parents=True, exist_ok=True)
     streams = {"stdout_file": sys.stdout, "stderr_file": sys.stderr} if stream else {}
+    log = output.with_suffix(".kernel.log")
+    log.unlink(missing_ok=True)
+    quiet_kernel_death()
     papermill.execute_notebook(str(source), str(output), parameters=parameters,
                                kernel_name=kernel, progress_bar=False, cwd=str(source.parent),
-                               config=_kernel_config(), **streams)
+                               config=_kernel_config(log), **streams)
 
 
 @dataclass
@@ -218,6 +235,7 @@ def execute(o: Outcome, output_dir: Path, args) -> None:
     output = output_dir / o.source.name
     record_file = output.with_suffix(".record.json")
     record_file.unlink(missing_ok=True)
+    incomplete_path(output).unlink(missing_ok=True)  # an older interrupted run's
     os.environ[record.RECORD_ENV] = str(record_file)
     print(f"\n=== {o.name} ===", flush=True)
     start = time.perf_counter()
@@ -226,6 +244,11 @@ def execute(o: Outcome, output_dir: Path, args) -> None:
         o.status = "ok"
         if args.in_place:
             strip_injected(output, o.source)
+    except KeyboardInterrupt:
+        o.status = "interrupted"
+        o.reason = str(mark_incomplete(output) or "")
+        record_file.unlink(missing_ok=True)  # half a record: nothing to report from
+        raise
     except Exception as error:  # noqa: BLE001 - report and go on with the next notebook
         o.reason = one_line(error)
         o.status = "skipped" if skippable(error, args.profile) else "FAILED"
@@ -324,6 +347,28 @@ def prepare(args, root: Path) -> tuple[list[Outcome], str, float | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    outcomes: list[Outcome] = []
+    try:
+        return _main(argv, outcomes)
+    except KeyboardInterrupt:
+        # the stopped kernel's client tasks die with it and asyncio would log each at exit
+        logging.disable(logging.CRITICAL)
+        print(interrupted(outcomes), file=sys.stderr, flush=True)
+        return 130
+
+
+def interrupted(outcomes: list[Outcome]) -> str:
+    """The one line Ctrl-C prints: what stopped, where its half-run copy went."""
+    stopped = next((o for o in outcomes if o.status == "interrupted"), None)
+    if stopped is None:
+        return "interrupted; nothing was running (finished networks are kept in the run store)"
+    kept = f"; its half-run copy is {stopped.reason}" if stopped.reason else ""
+    return (f"interrupted: {stopped.name} stopped{kept}; finished networks are kept in the "
+            f"run store")
+
+
+def _main(argv: list[str] | None, outcomes: list[Outcome]) -> int:
+    """:func:`main`; ``outcomes`` is filled as the notebooks are chosen (for Ctrl-C's line)."""
     root = project_root()
     args = _parser(root).parse_args(argv)
     os.environ[DATA_ENV] = str(Path(args.data).resolve()) if args.data else \
@@ -331,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[PROFILE_ENV] = args.profile
     os.environ.setdefault(PROGRESS_ENV, "off" if args.no_progress else "log")
     try:
-        outcomes, device, budget = prepare(args, root)
+        chosen, device, budget = prepare(args, root)
+        outcomes += chosen
     except (HparamError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
