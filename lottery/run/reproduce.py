@@ -16,7 +16,7 @@ progress line per training step stream to the console. The executed copy goes to
 ``--in-place`` also copies each successful run back into ``notebooks/`` (without papermill's
 injected-parameters cell, so the committed notebook still reads its profile from
 ``$LOTTERY_PROFILE``). Ctrl-C prints one line and exits 130; the notebook it stopped keeps its half-run copy as
-``NN_name.incomplete.ipynb`` (see :mod:`lottery.run.kernel`). A failing notebook does not stop
+``NN_name.incomplete.ipynb`` (see :mod:`lottery.run.interrupt`). A failing notebook does not stop
 the others; failures are listed at the
 end and the exit status is 1. Under ``quick`` a notebook whose dataset cannot be had (offline,
 say) is listed as skipped with the one-line reason (its fix included); asked for by name
@@ -45,7 +45,8 @@ from lottery.engine.data import DATA_ENV
 from lottery.run import plans, record
 from lottery.run import store_command as housekeeping
 from lottery.run.estimate import duration, over_budget, parse_duration
-from lottery.run.kernel import (
+from lottery.run.interrupt import (
+    Interrupts,
     LoggedKernelManager,
     incomplete_path,
     mark_incomplete,
@@ -214,10 +215,12 @@ class Outcome:
         return self.source.stem
 
 
-def estimate_all(outcomes: list[Outcome], device: str) -> None:
-    """Print each notebook's estimate (calibrating what is missing) and keep its total."""
+def estimate_all(outcomes: list[Outcome], device: str, check=lambda: None) -> None:
+    """Print each notebook's estimate (calibrating what is missing) and keep its total;
+    ``check`` raises a Ctrl-C that arrived meanwhile."""
     store = default_store()
     for o in outcomes:
+        check()
         try:
             found = estimate_notebook(o.name, o.values, device, store, say=print)
         except Exception as error:  # noqa: BLE001 - an estimate is an aid, never a stop
@@ -226,6 +229,7 @@ def estimate_all(outcomes: list[Outcome], device: str) -> None:
         if found is None:
             print(f"{o.name}: no plan declared (lottery/plans.py): not estimated")
             continue
+        check()
         o.estimate = found.seconds
         print("\n".join(found.lines()), flush=True)
 
@@ -348,13 +352,19 @@ def prepare(args, root: Path) -> tuple[list[Outcome], str, float | None]:
 
 def main(argv: list[str] | None = None) -> int:
     outcomes: list[Outcome] = []
+    interrupts = Interrupts()
     try:
-        return _main(argv, outcomes)
+        interrupts.watch()
+        status = _main(argv, outcomes, interrupts)
+        interrupts.check()  # a Ctrl-C swallowed on the way (in a __del__) still counts
+        return status
     except KeyboardInterrupt:
         # the stopped kernel's client tasks die with it and asyncio would log each at exit
         logging.disable(logging.CRITICAL)
         print(interrupted(outcomes), file=sys.stderr, flush=True)
         return 130
+    finally:
+        interrupts.restore()
 
 
 def interrupted(outcomes: list[Outcome]) -> str:
@@ -367,8 +377,9 @@ def interrupted(outcomes: list[Outcome]) -> str:
             f"run store")
 
 
-def _main(argv: list[str] | None, outcomes: list[Outcome]) -> int:
-    """:func:`main`; ``outcomes`` is filled as the notebooks are chosen (for Ctrl-C's line)."""
+def _main(argv: list[str] | None, outcomes: list[Outcome], interrupts: Interrupts) -> int:
+    """:func:`main`; ``outcomes`` is filled as the notebooks are chosen (for Ctrl-C's line);
+    ``interrupts`` is checked between steps."""
     root = project_root()
     args = _parser(root).parse_args(argv)
     os.environ[DATA_ENV] = str(Path(args.data).resolve()) if args.data else \
@@ -384,7 +395,8 @@ def _main(argv: list[str] | None, outcomes: list[Outcome]) -> int:
     print(f"profile {args.profile}; data {os.environ[DATA_ENV]}; device {device}; "
           f"{len(outcomes)} notebook(s) -> {args.output}", flush=True)
     if not args.no_estimate:
-        estimate_all(outcomes, device)
+        estimate_all(outcomes, device, interrupts.check)
+    interrupts.check()
     run, skipped = over_budget({o.name: o.estimate for o in outcomes}, budget)
     if budget is not None:
         print(f"budget {duration(budget)}: running {', '.join(run) or 'nothing'}"
@@ -393,6 +405,8 @@ def _main(argv: list[str] | None, outcomes: list[Outcome]) -> int:
         if o.name in skipped:
             o.status, o.reason = "over budget", make_command(o.name, args.profile, o.injected)
         elif not args.estimate_only:
+            interrupts.check()
+            interrupts.watch()  # the last notebook's event loop put the default one back
             execute(o, args.output, args)
     if args.estimate_only:
         return 0

@@ -1,5 +1,9 @@
-"""The Jupyter kernel that ``python -m lottery.run.reproduce`` runs a notebook in, and what
-Ctrl-C leaves behind.
+"""Ctrl-C in ``python -m lottery.run.reproduce``: noticed even where Python would swallow it,
+the kernel's noise kept out of the terminal, and what it leaves behind marked.
+
+A SIGINT that lands in a ``__del__`` (tqdm's, say) is printed as "Exception ignored" and
+lost, and the estimate ran on; :class:`Interrupts` remembers every SIGINT so that
+:meth:`Interrupts.check` raises it at the next step.
 
 The kernel starts in a session of its own (jupyter_client), so Ctrl-C reaches only us; as we
 stop, its sockets close under it and it logs a ZMQError traceback on the stderr it inherited.
@@ -13,12 +17,37 @@ name it would look like a finished run.
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Unicode
 
 INCOMPLETE = ".incomplete.ipynb"
+
+
+class Interrupts:
+    """Remembers SIGINT: :meth:`watch` installs the handler (again after a notebook's event
+    loop replaced it), :meth:`check` raises KeyboardInterrupt once one arrived,
+    :meth:`restore` puts back the handler found first."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._original = signal.getsignal(signal.SIGINT)
+
+    def watch(self) -> None:
+        signal.signal(signal.SIGINT, self._handle)
+
+    def restore(self) -> None:
+        signal.signal(signal.SIGINT, self._original)
+
+    def _handle(self, signum, frame) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.seen:
+            raise KeyboardInterrupt
 
 
 class LoggedKernelManager(AsyncKernelManager):
