@@ -3,7 +3,8 @@
 Every field of :class:`~lottery.core.hparams.ExperimentHparams` and of its nested dataclasses is a
 flag named by its path (``--trials``, ``--training.lr``, ``--pruning.criterion``); ``--help``
 shows each with its help text and, once ``--preset`` is given, the preset's value under the
-profile, labelled with both (``(lenet, quick profile: 5000)``). Values are parsed from the field's type; the dataclasses validate them.
+profile, labelled with both (``(lenet, quick profile: 5000)``). Values are parsed from the
+field's type; the dataclasses validate them.
 """
 
 from __future__ import annotations

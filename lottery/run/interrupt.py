@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
@@ -36,10 +37,12 @@ class Interrupts:
         self._original = signal.getsignal(signal.SIGINT)
 
     def watch(self) -> None:
-        signal.signal(signal.SIGINT, self._handle)
+        if threading.current_thread() is threading.main_thread():  # else signal() refuses
+            signal.signal(signal.SIGINT, self._handle)
 
     def restore(self) -> None:
-        signal.signal(signal.SIGINT, self._original)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._original)
 
     def _handle(self, signum, frame) -> None:
         self.seen = True

@@ -15,13 +15,13 @@ progress line per training step stream to the console. The executed copy goes to
 ``figures/`` (the notebooks' own default; smoke figures to the run store's ``figures-smoke/``).
 ``--in-place`` also copies each successful run back into ``notebooks/`` (without papermill's
 injected-parameters cell, so the committed notebook still reads its profile from
-``$LOTTERY_PROFILE``). Ctrl-C prints one line and exits 130; the notebook it stopped keeps its half-run copy as
-``NN_name.incomplete.ipynb`` (see :mod:`lottery.run.interrupt`). A failing notebook does not stop
-the others; failures are listed at the
-end and the exit status is 1. Under ``quick`` a notebook whose dataset cannot be had (offline,
-say) is listed as skipped with the one-line reason (its fix included); asked for by name
-(``--only``), a skipped notebook makes the exit status 1 too. The summary table puts each notebook's
-estimate beside its actual time, with its claims' verdicts and the figures it wrote.
+``$LOTTERY_PROFILE``). Ctrl-C prints one line and exits 130; the notebook it stopped keeps its
+half-run copy as ``NN_name.incomplete.ipynb`` (see :mod:`lottery.run.interrupt`). A failing
+notebook does not stop the others; failures are listed at the end and the exit status is 1.
+Under ``quick`` a notebook whose dataset cannot be had (offline, say) is listed as skipped with
+the one-line reason (its fix included); asked for by name (``--only``), a skipped notebook makes
+the exit status 1 too. The summary table puts each notebook's estimate beside its actual time,
+with its claims' verdicts and the figures it wrote.
 """
 
 from __future__ import annotations
