@@ -133,8 +133,8 @@ def test_every_hyperparameter_is_a_flag_with_the_presets_value_in_help(capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     for path, _ in flags.fields():
         assert f"--{path}" in help_text, path
-    assert "--training.lr X learning rate (preset: 0.1)" in help_text
-    assert "--pruning.strategy NAME" in help_text and "(preset: global)" in help_text
+    assert "--training.lr X learning rate (vgg19, paper profile: 0.1)" in help_text
+    assert "--pruning.strategy NAME" in help_text and "(vgg19, paper profile: global)" in help_text
 
 
 def test_generated_flags_reach_the_hyperparameters():

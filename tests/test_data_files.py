@@ -16,6 +16,7 @@ from lottery.engine.data import (
     DataUnavailable,
     channel_stats,
     load,
+    real_folder,
 )
 
 FIX = "re-fetch it with `python -m lottery data mnist` (or `make data`)"
@@ -169,7 +170,8 @@ def test_data_file_error_survives_pickling(mnist_root):
 def test_missing_file_names_it_and_the_command(mnist_root, tmp_path):
     (mnist_root / "t10k-images-idx3-ubyte").unlink()
     assert message_of(root=tmp_path) == (
-        "MNIST (mnist) not available in $LOTTERY_DATA: files missing: t10k-images-idx3-ubyte; "
+        f"MNIST (mnist) not available in {real_folder(tmp_path)}: files missing: "
+        "t10k-images-idx3-ubyte; "
         "fix: `python -m lottery data mnist` (or `make data`), or set LOTTERY_DATA to a "
         "folder holding it in torchvision layout"
     )

@@ -91,7 +91,7 @@ def test_parameter_reaches_the_notebook_and_the_budget_skips_the_rest(
     tiny_notebook(tmp_path, "a_fits")
     tiny_notebook(tmp_path, "b_too_long")
 
-    def made_up_estimates(outcomes, device):
+    def made_up_estimates(outcomes, device, check=None):
         for o in outcomes:
             o.estimate = 60.0 if o.name == "a_fits" else 7200.0
 

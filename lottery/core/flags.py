@@ -3,7 +3,8 @@
 Every field of :class:`~lottery.core.hparams.ExperimentHparams` and of its nested dataclasses is a
 flag named by its path (``--trials``, ``--training.lr``, ``--pruning.criterion``); ``--help``
 shows each with its help text and, once ``--preset`` is given, the preset's value under the
-profile. Values are parsed from the field's type; the dataclasses validate them.
+profile, labelled with both (``(lenet, quick profile: 5000)``). Values are parsed from the
+field's type; the dataclasses validate them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ HELP = {
     "data.split_seed": "seed of the train/validation split",
     "data.train_subset": "keep the first N training examples ('none': all)",
     "data.test_subset": "keep the first N test examples ('none': all)",
+    "data.augment": "random flips and 4-pixel pad-and-crop of training batches (true/false; "
+                    "'none': the dataset's default, on for CIFAR-10)",
     "training.optimizer": "adam or sgd (with momentum)",
     "training.lr": "learning rate",
     "training.iterations": "training iterations per network",
@@ -118,8 +121,11 @@ def _shown(value) -> str:
     return str(value)
 
 
-def add_flags(parser: argparse.ArgumentParser, defaults: ExperimentHparams | None) -> None:
-    """One flag per hyperparameter; help shows ``defaults``' values (the resolved preset)."""
+def add_flags(parser: argparse.ArgumentParser, defaults: ExperimentHparams | None,
+              label: str = "preset") -> None:
+    """One flag per hyperparameter; help shows ``defaults``' values (the resolved preset),
+    each labelled ``(label: value)`` -- say which profile they are under, e.g.
+    ``lenet, quick profile``, since ``presets`` lists the paper profile's."""
     groups: dict[str, argparse._ArgumentGroup] = {}
     for path, kind in fields():
         section = path.split(".")[0] if "." in path else "experiment"
@@ -127,7 +133,7 @@ def add_flags(parser: argparse.ArgumentParser, defaults: ExperimentHparams | Non
             groups[section] = parser.add_argument_group(f"{section} hyperparameters")
         help_text = HELP.get(path, "")
         if defaults is not None:
-            help_text += f" (preset: {_shown(_value(defaults, path))})"
+            help_text += f" ({label}: {_shown(_value(defaults, path))})"
         groups[section].add_argument(f"--{path}", dest=PREFIX + path,
                                      type=argument_type(path, kind),
                                      default=argparse.SUPPRESS, metavar=metavar(kind),

@@ -69,13 +69,6 @@ class UsageError(ValueError):
     """A flag value the CLI itself rejects (reported as one ``error:`` line)."""
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse, with a usage mistake reported as one ``error:`` line (exit 2)."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {' '.join(message.split())} (see --help)\n")
-
-
 def non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -93,9 +86,10 @@ def chosen(argv: list[str]) -> tuple[str | None, str]:
     return (known.preset, known.profile) if ok else (None, "quick")
 
 
-def experiment_flags(defaults) -> argparse.ArgumentParser:
+def experiment_flags(defaults, label: str = "preset") -> argparse.ArgumentParser:
     """The flags shared by imp, oneshot and train: the experiment's, then every
-    hyperparameter (generated from the dataclasses), then how to run."""
+    hyperparameter (generated from the dataclasses; ``defaults``' values shown under
+    ``label``), then how to run."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("experiment")
     g.add_argument("--preset", required=True, choices=list(PRESETS), metavar="NAME",
@@ -108,7 +102,7 @@ def experiment_flags(defaults) -> argparse.ArgumentParser:
                    "profile's)")
     g.add_argument("--rewind", type=int, metavar="K", dest=flags.PREFIX + "rewind_iteration",
                    default=argparse.SUPPRESS, help="short for --rewind_iteration")
-    flags.add_flags(p, defaults)
+    flags.add_flags(p, defaults, label)
     r = p.add_argument_group("running")
     r.add_argument("--runs", metavar="DIR", help=f"run store root; finished networks are "
                    f"reused (default: ${RUNS_ENV} or runs/)")

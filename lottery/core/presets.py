@@ -189,15 +189,18 @@ def scale_iterations(hp: ExperimentHparams, iterations: int,
                       rewind_iteration=rewind)
 
 
-def describe_presets() -> str:
-    """The table printed by ``python -m lottery presets``."""
-    lines = [f"{'preset':<16} {'model':<9} {'data':<8} {'opt':<5} {'lr':>7} {'iters':>7} "
+def describe_presets(profile: str = "paper") -> str:
+    """The table printed by ``python -m lottery presets [--profile NAME]``: every preset under
+    ``profile`` (the same values ``imp --help --preset NAME --profile NAME`` shows)."""
+    lines = [f"presets under the {profile} profile (another: presets --profile NAME)",
+             f"{'preset':<16} {'model':<9} {'data':<17} {'opt':<5} {'lr':>7} {'iters':>7} "
              f"{'batch':>5} {'warmup':>6} {'rewind':>6} {'levels':>6}  pruning"]
-    for name, p in PRESETS.items():
+    for name in PRESETS:
+        p = resolve(name, profile)
         t, pr = p.training, p.pruning
         pruning = (f"global {pr.global_rate:.0%}" if pr.strategy == "global" else
                    f"conv {pr.conv_rate:.0%} fc {pr.fc_rate:.0%} out {pr.output_rate:.0%}")
-        lines.append(f"{name:<16} {p.model.name:<9} {p.data.dataset:<8} {t.optimizer:<5} "
+        lines.append(f"{name:<16} {p.model.name:<9} {p.data.dataset:<17} {t.optimizer:<5} "
                      f"{t.lr:>7g} {t.iterations:>7} {t.batch_size:>5} {t.warmup:>6} "
                      f"{p.rewind_iteration:>6} {p.levels:>6}  {pruning}")
     lines.append("")

@@ -8,6 +8,7 @@ once; :class:`MemberBatches` gives each member its own reproducible data order.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -38,9 +39,12 @@ __all__ = [
     "channel_stats",
     "evaluation_batches",
     "fix_hint",
+    "folders_under",
     "idx_files",
     "load",
     "offline",
+    "real_folder",
+    "remove_new_empty",
     "shown",
     "split_indices",
     "unavailable",
@@ -233,11 +237,24 @@ def fix_hint(name: str, root: str | Path | None = None) -> str:
     return f"`{command}` (or `make data`)" if name in DEFAULT_DOWNLOADS else f"`{command}`"
 
 
+def real_folder(path: str | Path) -> str:
+    """``path`` as the folder it really is (under ``./`` or ``~/`` when it is, else absolute),
+    never as ``$LOTTERY_DATA``: an error must name a folder the user can look in, and
+    ``reproduce`` sets that variable for its kernels even when the user did not."""
+    full = Path(path).expanduser().resolve()
+    for base, label in ((Path.cwd().resolve(), "."), (Path.home().resolve(), "~")):
+        if full == base:
+            return label
+        if full.is_relative_to(base):
+            return f"{label}/{full.relative_to(base).as_posix()}"
+    return str(full)
+
+
 def unavailable(spec: DatasetSpec, root: str | Path, reason: str) -> DataUnavailable:
     """The one-line error for a dataset that cannot be loaded from ``root``."""
     reason = " ".join(reason.split())
     return DataUnavailable(
-        f"{spec.title} ({spec.name}) not available in {shown(root)}: {reason}; "
+        f"{spec.title} ({spec.name}) not available in {real_folder(root)}: {reason}; "
         f"fix: {fix_hint(spec.name, root)}, or set {DATA_ENV} to a folder holding it "
         f"in torchvision layout"
     )
@@ -368,11 +385,27 @@ def _torchvision_split(spec: DatasetSpec, root: Path, train: bool, download: boo
         raise unavailable(spec, root, problem)
     if offline():
         raise unavailable(spec, root, f"{problem}; {OFFLINE_ENV}=1, so no download attempted")
+    folders = folders_under(root)
     try:
         return cls(str(root), train=train, download=True, **options)
     except Exception as failed:
+        remove_new_empty(root, folders)  # torchvision makes raw/ before it downloads
         reason = f"download failed: {type(failed).__name__}: {str(failed)[:200]}"
         raise unavailable(spec, root, reason) from failed
+
+
+def folders_under(root: Path) -> set[Path]:
+    """Every folder under ``root`` (with it) that exists now."""
+    root = Path(root)
+    return {root, *(p for p in root.rglob("*") if p.is_dir())} if root.is_dir() else set()
+
+
+def remove_new_empty(root: Path, before: set[Path]) -> None:
+    """Remove the empty folders under ``root`` that a failed download made (not in
+    ``before``), deepest first; ``root`` itself too if it is new and left empty."""
+    for folder in sorted(folders_under(root) - before, key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):  # not empty (or gone): leave it
+            folder.rmdir()
 
 
 def _raw_tensors(

@@ -26,8 +26,10 @@ from lottery.engine.data import (
     DataUnavailable,
     check_idx_split,
     data_root,
+    folders_under,
     idx_files,
     offline,
+    remove_new_empty,
     shown,
     unavailable,
 )
@@ -181,9 +183,11 @@ def _acquire(spec: DatasetSpec, root: Path, progress: bool) -> Outcome:
         return Outcome(spec.name, "missing", where, reason)
     for path, _ in damaged:  # else torchvision would take them for finished downloads
         path.unlink(missing_ok=True)
+    folders = folders_under(root)
     try:
         _fetch(spec, root, progress)
     except Exception as error:  # torchvision raises RuntimeError, URLError, OSError, ...
+        remove_new_empty(root, folders)  # torchvision makes raw/ before it downloads
         return Outcome(spec.name, "failed", where, _reason(error))
     still_missing, still_damaged = _inspect(spec, root, archives=True)
     if still_missing or still_damaged:

@@ -16,11 +16,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from lottery.core.jobs import CLI_EVALUATION, Parser, chosen, experiment_flags
-from lottery.core.presets import (
-    describe_presets,
-    resolve,
-)
+from lottery.core.jobs import CLI_EVALUATION, chosen, experiment_flags
+from lottery.core.parser import Parser
+from lottery.core.presets import PROFILES, describe_presets, resolve
 from lottery.engine import download
 from lottery.engine.models import describe_models
 from lottery.run import store_command as housekeeping
@@ -57,9 +55,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                    add_help=False)
     sub.add_parser("store", help="list what the run store holds; remove what you name (see "
                    "store --help)", add_help=False)
-    sub.add_parser("presets", help="list the presets and profiles",
-                   description="List the paper presets and the profiles that scale them.")
-    shared = experiment_flags(defaults)
+    presets = sub.add_parser("presets", help="list the presets and profiles",
+                             description="List the paper presets, scaled by a profile, and "
+                                         "the profiles.")
+    presets.add_argument("--profile", default="paper", choices=list(PROFILES),
+                         help="the profile whose values the table shows (default: paper; "
+                              "imp --help --preset NAME shows quick's unless --profile)")
+    shared = experiment_flags(defaults, f"{preset}, {profile} profile")
     for command in COMMANDS.values():  # each study's subcommands, from the registry
         command.add(sub, shared, defaults)
     return parser
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             print(describe_models())
             return 0
         if args.command == "presets":
-            print(describe_presets())
+            print(describe_presets(args.profile))
             return 0
         return COMMANDS[args.command].run(args)
     except KeyboardInterrupt:

@@ -15,16 +15,20 @@ progress line per training step stream to the console. The executed copy goes to
 ``figures/`` (the notebooks' own default; smoke figures to the run store's ``figures-smoke/``).
 ``--in-place`` also copies each successful run back into ``notebooks/`` (without papermill's
 injected-parameters cell, so the committed notebook still reads its profile from
-``$LOTTERY_PROFILE``). A failing notebook does not stop the others; failures are listed at the
-end and the exit status is 1. Under ``quick`` a notebook whose dataset cannot be had (offline,
-say) is listed as skipped with the one-line reason. The summary table puts each notebook's
-estimate beside its actual time, with its claims' verdicts and the figures it wrote.
+``$LOTTERY_PROFILE``). Ctrl-C prints one line and exits 130; the notebook it stopped keeps its
+half-run copy as ``NN_name.incomplete.ipynb`` (see :mod:`lottery.run.interrupt`). A failing
+notebook does not stop the others; failures are listed at the end and the exit status is 1.
+Under ``quick`` a notebook whose dataset cannot be had (offline, say) is listed as skipped with
+the one-line reason (its fix included); asked for by name (``--only``), a skipped notebook makes
+the exit status 1 too. The summary table puts each notebook's estimate beside its actual time,
+with its claims' verdicts and the figures it wrote.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import logging
 import os
 import re
 import sys
@@ -41,6 +45,13 @@ from lottery.engine.data import DATA_ENV
 from lottery.run import plans, record
 from lottery.run import store_command as housekeeping
 from lottery.run.estimate import duration, over_budget, parse_duration
+from lottery.run.interrupt import (
+    Interrupts,
+    LoggedKernelManager,
+    incomplete_path,
+    mark_incomplete,
+    quiet_kernel_death,
+)
 from lottery.run.progress import PROGRESS_ENV
 from lottery.run.registry import CHECKS
 from lottery.run.session import (
@@ -83,12 +94,16 @@ def strip_injected(path: Path, target: Path) -> None:
     nbformat.write(nb, target)
 
 
-def one_line(error: Exception) -> str:
-    """The notebook's own error (papermill wraps it) as one line."""
+def one_line(error: Exception, limit: int = 300) -> str:
+    """The notebook's own error (papermill wraps it) as one line: a missing dataset's whole
+    (its fix is at the end), any other cut in the middle to ``limit`` characters."""
     name = getattr(error, "ename", None) or type(error).__name__
     text = getattr(error, "evalue", None) or str(error)
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    return f"{name}: {(lines[-1] if lines else '')[:300]}"
+    last = lines[-1] if lines else ""
+    if name not in SKIP_ERRORS and len(last) > limit:
+        last = f"{last[:limit // 2]} ... {last[-limit // 2:]}"
+    return f"{name}: {last}"
 
 
 def skippable(error: Exception, profile: str) -> bool:
@@ -159,28 +174,36 @@ def make_command(name: str, profile: str, injected: dict) -> str:
 
 # --- running ----------------------------------------------------------------------------------
 
-def _kernel_config():
+def _kernel_config(kernel_log: Path | None = None):
     """Encrypt the kernel's connection where the kernel supports it (this is what its "running
-    over TCP without encryption" warning asks for); nothing where pyzmq lacks CurveZMQ."""
+    over TCP without encryption" warning asks for); nothing where pyzmq lacks CurveZMQ. The
+    kernel's own stderr goes to ``kernel_log`` (:class:`LoggedKernelManager`)."""
     import zmq
     from traitlets.config import Config
 
     config = Config()
     if zmq.has("curve"):
         config.KernelManager.transport_encryption = "auto"
+    if kernel_log is not None:
+        config.NotebookClient.kernel_manager_class = LoggedKernelManager
+        config.LoggedKernelManager.stderr_log = str(kernel_log)
     return config
 
 
 def run_one(source: Path, output: Path, parameters: dict, kernel: str | None,
             stream: bool = True) -> None:
-    """Execute ``source`` into ``output``; ``stream``: its printed output goes to ours."""
+    """Execute ``source`` into ``output``; ``stream``: its printed output goes to ours; the
+    kernel's own log to ``NN_name.kernel.log`` beside ``output``."""
     import papermill
 
     output.parent.mkdir(parents=True, exist_ok=True)
     streams = {"stdout_file": sys.stdout, "stderr_file": sys.stderr} if stream else {}
+    log = output.with_suffix(".kernel.log")
+    log.unlink(missing_ok=True)
+    quiet_kernel_death()
     papermill.execute_notebook(str(source), str(output), parameters=parameters,
                                kernel_name=kernel, progress_bar=False, cwd=str(source.parent),
-                               config=_kernel_config(), **streams)
+                               config=_kernel_config(log), **streams)
 
 
 @dataclass
@@ -201,10 +224,12 @@ class Outcome:
         return self.source.stem
 
 
-def estimate_all(outcomes: list[Outcome], device: str) -> None:
-    """Print each notebook's estimate (calibrating what is missing) and keep its total."""
+def estimate_all(outcomes: list[Outcome], device: str, check=lambda: None) -> None:
+    """Print each notebook's estimate (calibrating what is missing) and keep its total;
+    ``check`` raises a Ctrl-C that arrived meanwhile."""
     store = default_store()
     for o in outcomes:
+        check()
         try:
             found = estimate_notebook(o.name, o.values, device, store, say=print)
         except Exception as error:  # noqa: BLE001 - an estimate is an aid, never a stop
@@ -213,6 +238,7 @@ def estimate_all(outcomes: list[Outcome], device: str) -> None:
         if found is None:
             print(f"{o.name}: no plan declared (lottery/plans.py): not estimated")
             continue
+        check()
         o.estimate = found.seconds
         print("\n".join(found.lines()), flush=True)
 
@@ -222,6 +248,7 @@ def execute(o: Outcome, output_dir: Path, args) -> None:
     output = output_dir / o.source.name
     record_file = output.with_suffix(".record.json")
     record_file.unlink(missing_ok=True)
+    incomplete_path(output).unlink(missing_ok=True)  # an older interrupted run's
     os.environ[record.RECORD_ENV] = str(record_file)
     print(f"\n=== {o.name} ===", flush=True)
     start = time.perf_counter()
@@ -230,6 +257,11 @@ def execute(o: Outcome, output_dir: Path, args) -> None:
         o.status = "ok"
         if args.in_place:
             strip_injected(output, o.source)
+    except KeyboardInterrupt:
+        o.status = "interrupted"
+        o.reason = str(mark_incomplete(output) or "")
+        record_file.unlink(missing_ok=True)  # half a record: nothing to report from
+        raise
     except Exception as error:  # noqa: BLE001 - report and go on with the next notebook
         o.reason = one_line(error)
         o.status = "skipped" if skippable(error, args.profile) else "FAILED"
@@ -333,6 +365,35 @@ def prepare(args, root: Path) -> tuple[list[Outcome], str, float | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    outcomes: list[Outcome] = []
+    interrupts = Interrupts()
+    try:
+        interrupts.watch()
+        status = _main(argv, outcomes, interrupts)
+        interrupts.check()  # a Ctrl-C swallowed on the way (in a __del__) still counts
+        return status
+    except KeyboardInterrupt:
+        # the stopped kernel's client tasks die with it and asyncio would log each at exit
+        logging.disable(logging.CRITICAL)
+        print(interrupted(outcomes), file=sys.stderr, flush=True)
+        return 130
+    finally:
+        interrupts.restore()
+
+
+def interrupted(outcomes: list[Outcome]) -> str:
+    """The one line Ctrl-C prints: what stopped, where its half-run copy went."""
+    stopped = next((o for o in outcomes if o.status == "interrupted"), None)
+    if stopped is None:
+        return "interrupted; nothing was running (finished networks are kept in the run store)"
+    kept = f"; its half-run copy is {stopped.reason}" if stopped.reason else ""
+    return (f"interrupted: {stopped.name} stopped{kept}; finished networks are kept in the "
+            f"run store")
+
+
+def _main(argv: list[str] | None, outcomes: list[Outcome], interrupts: Interrupts) -> int:
+    """:func:`main`; ``outcomes`` is filled as the notebooks are chosen (for Ctrl-C's line);
+    ``interrupts`` is checked between steps."""
     root = project_root()
     args = _parser(root).parse_args(argv)
     os.environ[DATA_ENV] = str(Path(args.data).resolve()) if args.data else \
@@ -340,14 +401,16 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[PROFILE_ENV] = args.profile
     os.environ.setdefault(PROGRESS_ENV, "off" if args.no_progress else "log")
     try:
-        outcomes, device, budget = prepare(args, root)
+        chosen, device, budget = prepare(args, root)
+        outcomes += chosen
     except (HparamError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"profile {args.profile}; data {os.environ[DATA_ENV]}; device {device}; "
           f"{len(outcomes)} notebook(s) -> {args.output}", flush=True)
     if not args.no_estimate:
-        estimate_all(outcomes, device)
+        estimate_all(outcomes, device, interrupts.check)
+    interrupts.check()
     run, skipped = over_budget({o.name: o.estimate for o in outcomes}, budget)
     if budget is not None:
         print(f"budget {duration(budget)}: running {', '.join(run) or 'nothing'}"
@@ -356,14 +419,18 @@ def main(argv: list[str] | None = None) -> int:
         if o.name in skipped:
             o.status, o.reason = "over budget", make_command(o.name, args.profile, o.injected)
         elif not args.estimate_only:
+            interrupts.check()
+            interrupts.watch()  # the last notebook's event loop put the default one back
             execute(o, args.output, args)
     if args.estimate_only:
         return 0
-    return report(outcomes, args.profile)
+    return report(outcomes, args.profile, asked=bool(args.only))
 
 
-def report(outcomes: list[Outcome], profile: str) -> int:
-    """Print the summary and what to do about the notebooks that did not run; exit status."""
+def report(outcomes: list[Outcome], profile: str, asked: bool = False) -> int:
+    """Print the summary and what to do about the notebooks that did not run; exit status:
+    1 when one failed, or was skipped for want of its data although ``asked`` for by name
+    (``--only``)."""
     print("\n" + summary(outcomes, profile))
     sections = [("over budget; run each alone with", "over budget"),
                 ("skipped (their data could not be had)", "skipped"), ("failed", "FAILED")]
@@ -379,7 +446,8 @@ def report(outcomes: list[Outcome], profile: str) -> int:
     size = housekeeping.size_text(sum(i.size for i in recipes + others))
     print(f"\nrun store {root}: {sum(i.networks for i in recipes)} networks, {size} "
           f"(`python -m lottery store` lists them, `... store remove` cleans up)")
-    return 1 if any(o.status == "FAILED" for o in outcomes) else 0
+    failed = {"FAILED", "skipped"} if asked else {"FAILED"}
+    return 1 if any(o.status in failed for o in outcomes) else 0
 
 
 if __name__ == "__main__":
