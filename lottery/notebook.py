@@ -34,6 +34,9 @@ from lottery.executors import EXECUTOR_ENV, EXECUTORS, Executor, LocalExecutor, 
 from lottery.experiments import ExperimentResult, Runner
 from lottery.hparams import DataHparams, ExperimentHparams, HparamError
 from lottery.models import REGISTRY, build, weight_counts
+from lottery.open_questions import OpenQuestionsStudy
+from lottery.open_questions import make_plan as open_plan
+from lottery.open_questions import study_hparams as open_hparams
 from lottery.presets import PRESETS, PROFILES, SYNTHETIC_STAND_IN, resolve
 from lottery.progress import ProgressRunner
 from lottery.provenance import provenance
@@ -357,6 +360,25 @@ class Session:
                               store=self.store, device=device,
                               runner_class=ProgressOrderRunner, label=f"stability {preset}",
                               executor=self.executor)
+
+    def open_questions(self, preset: str, *, widths: Sequence[float], inits: Sequence[str],
+                       rewind_k: int, finetune_fraction: float, info_level: int,
+                       info_inputs: int, info_noise: float, iterations: int | None = None,
+                       levels: int | None = None) -> OpenQuestionsStudy:
+        """Width, init schemes, pruning recipes and the information plane of ``preset``
+        (notebook 08; see :mod:`lottery.open_questions`). ``iterations`` and ``levels`` cut
+        the quick profile's runs (None: the profile's)."""
+        options = {"widths": [float(w) for w in widths], "inits": list(inits),
+                   "rewind_k": rewind_k, "finetune_fraction": finetune_fraction,
+                   "info_level": info_level, "info_inputs": info_inputs,
+                   "info_noise": info_noise, "iterations": iterations, "levels": levels}
+        self._ran("open_questions", preset, {}, profile=self.profile, **options)
+        base = self.hparams(preset)
+        hp = open_hparams(base, self.profile, iterations or base.training.iterations,
+                          levels or base.levels)
+        plan = open_plan(hp, PRESETS[preset].training.iterations, self.profile,
+                         **{k: v for k, v in options.items() if k not in ("iterations", "levels")})
+        return OpenQuestionsStudy(hp, plan, self.runner)
 
     # --- Deconstructing lottery tickets (Zhou et al. 2019; notebook 04) -----------------------
     def deconstruct_runner(self, hp: ExperimentHparams, every: int = 1, mask0: str = "zero",

@@ -237,9 +237,42 @@ def _stop_snapshots(stage, plan) -> list[int]:
     return sorted(set(stage.snapshots()) | set(plan.stop_rule.checkpoints(t_max)))
 
 
+# --- notebook 08: open questions -----------------------------------------------------------------
+
+def open_questions_work(item: Planned, hparams: Hparams, store: RunStore) -> Work:
+    """Every lineage, the rewind run and the fine-tuned networks (``Session.open_questions``),
+    named by the study's own code on runners that know the data's sizes only."""
+    from lottery.open_questions import OpenQuestionsStudy, make_plan, study_hparams
+    from lottery.presets import PRESETS
+
+    o = dict(item.options)
+    base, profile = hparams(item.preset), o.pop("profile")
+    hp = study_hparams(base, profile, o["iterations"] or base.training.iterations,
+                       o["levels"] or base.levels)
+    listed: dict[ExperimentHparams, list] = {}
+
+    class Listing(OpenQuestionsStudy):
+        def train(self, runner, networks, desc):
+            listed.setdefault(runner.hp, []).append((desc, list(networks)))
+            return [None] * len(networks)
+
+    plan = make_plan(hp, PRESETS[item.preset].training.iterations, profile,
+                     **{k: v for k, v in o.items() if k not in ("iterations", "levels")})
+    study = Listing(hp, plan, lambda h, label: offline_runner(h, store))
+    for width in plan.widths:
+        study.lineage(width)
+    for scheme in plan.inits:
+        study.lineage(1.0, scheme)
+    if plan.rewind_k:
+        study.lineage(k=plan.rewind_k)
+    study.finetuned()
+    return Work(list(listed.items()),
+                notes=["08: information-plane estimates (no training) not priced"])
+
+
 KIND_WORK: dict[str, Callable[[Planned, Hparams, RunStore], Work]] = {
     "criteria": criteria_work, "mask1": mask1_work, "mask0": mask0_work,
     "untrained": untrained_work, "learned_supermask": supermask_work,
     "stability": stability_work, "dense": dense_work, "transfer": transfer_work,
-    "sweep_lr": sweep_lr_work, "cheap": cheap_work,
+    "sweep_lr": sweep_lr_work, "cheap": cheap_work, "open_questions": open_questions_work,
 }

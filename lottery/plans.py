@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 KINDS = ("imp", "oneshot", "rewind_sweep", "criteria", "mask1", "mask0", "untrained",
-         "learned_supermask", "stability", "dense", "transfer", "sweep_lr", "cheap")
+         "learned_supermask", "stability", "dense", "transfer", "sweep_lr", "cheap",
+         "open_questions")
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,20 @@ def _cheap(p: Mapping) -> list[Planned]:
                     options={"plan": asdict(plan)}, detail={"plan": plan, "hparams": given})]
 
 
+OPEN_OPTIONS = ("widths", "inits", "rewind_k", "finetune_fraction", "info_level", "info_inputs",
+                "info_noise")
+
+
+def _open(p: Mapping) -> list[Planned]:
+    """Notebook 08's one call (``Session.open_questions``), as its cell makes it."""
+    quick = p["profile"] == "quick"
+    options = {n: p[n] for n in OPEN_OPTIONS} | {
+        "widths": [float(w) for w in p["widths"]], "inits": list(p["inits"]),
+        "iterations": p["quick_iterations"] if quick else None,
+        "levels": p["quick_levels"] if quick else None, "profile": p["profile"]}
+    return [Planned("open_questions", p["preset"], options=options)]
+
+
 PLANS: dict[str, Callable[[Mapping], list[Planned]]] = {
     "01_lenet_mnist": _lenet,
     "02_conv_cifar10": _conv,
@@ -224,6 +239,7 @@ PLANS: dict[str, Callable[[Mapping], list[Planned]]] = {
     "05_stability_and_overlap": _stability,
     "06_ticket_transfer": _transfer,
     "07_cheap_tickets": _cheap,
+    "08_open_questions": _open,
 }
 
 

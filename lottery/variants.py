@@ -47,5 +47,10 @@ VARIANTS: dict[str, Reset] = {
     # a fresh init's magnitudes with the init's signs (Zhou Fig. 4)
     "random_magnitudes": lambda c: (mask1.random_magnitudes(c.rewind, c.mask,
                                                             c.fresh_init(c.seed)), c.mask),
+    # learning-rate rewinding (Renda et al. 2020): keep the trained weights of the level the
+    # mask was pruned from, retrain them from iteration k with the original schedule.
+    # (Fine-tuning, the same weights at the final learning rate, needs another schedule: see
+    # lottery.open_questions.)
+    "lr_rewind": lambda c: (c.final, c.mask),
 }
 CONTROLS = tuple(v for v in VARIANTS if v != "ticket")
