@@ -338,8 +338,8 @@ class OpenQuestionsStudy:
         for trial in range(self.hp.trials):
             for network, states in self.information_states(trial).items():
                 for iteration, state in sorted(states.items()):
-                    rows += _plane_rows(state, x, y, self.plan.info_noise,
-                                        network=network, trial=trial, iteration=iteration)
+                    rows += _plane_rows(state, x, y, self.plan.info_noise, network=network,
+                                        trial=trial, iteration=iteration, inputs=n)
         return pd.DataFrame(rows)
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from lottery import cheap_claims, deconstruct_claims
+from lottery import cheap_claims, deconstruct_claims, open_questions_claims
 from lottery.experiments import ExperimentResult
 from lottery.hparams import ExperimentHparams
 from lottery.presets import PRESETS
@@ -975,3 +975,4 @@ CLAIMS["06_ticket_transfer"] = transfer_claims()
 CLAIMS["05_stability_and_overlap"] = stability_claims()
 CLAIMS["04_deconstructing_tickets"] = deconstruct_claims.claims()
 CLAIMS["07_cheap_tickets"] = cheap_claims.claims()
+CLAIMS["08_open_questions"] = open_questions_claims.claims()

@@ -22,7 +22,8 @@ def test_notebooks_exist():
     assert [p.stem for p in NOTEBOOKS] == ["01_lenet_mnist", "02_conv_cifar10",
                                           "03_vgg_resnet_rewinding", "04_deconstructing_tickets",
                                           "05_stability_and_overlap",
-                                          "06_ticket_transfer", "07_cheap_tickets"]
+                                          "06_ticket_transfer", "07_cheap_tickets",
+                                          "08_open_questions"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -12,7 +12,7 @@ from lottery.store import RunStore
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 STUDIES = ("04_deconstructing_tickets", "05_stability_and_overlap", "06_ticket_transfer",
-           "07_cheap_tickets")
+           "07_cheap_tickets", "08_open_questions")
 
 
 def smoke(notebook: str, **changes) -> dict:
