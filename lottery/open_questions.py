@@ -114,7 +114,7 @@ def make_plan(hp: ExperimentHparams, paper_iterations: int, profile: str, *,
 
 
 def validate_open(*, widths, inits, rewind_k, finetune_fraction, info_level, info_inputs,
-                  info_noise, quick_iterations, quick_levels) -> None:
+                  info_noise, quick_iterations, quick_rounds) -> None:
     """One :class:`HparamError` naming the first bad notebook parameter."""
     def fail(name: str, allowed: str, value) -> None:
         raise HparamError(f"parameter {name} must be {allowed}; got {value!r}")
@@ -136,7 +136,7 @@ def validate_open(*, widths, inits, rewind_k, finetune_fraction, info_level, inf
     for name, value, low in (("rewind_k", rewind_k, 0), ("info_level", info_level, 1),
                              ("info_inputs", info_inputs, 20), ("quick_iterations",
                                                                 quick_iterations, 1),
-                             ("quick_levels", quick_levels, 1)):
+                             ("quick_rounds", quick_rounds, 1)):
         if not (whole(value) and value >= low):
             fail(name, f"an integer >= {low}", value)
     if not (number(finetune_fraction) and 0 < finetune_fraction <= 1):

@@ -227,7 +227,7 @@ def _open(p: Mapping) -> list[Planned]:
     options = {n: p[n] for n in OPEN_OPTIONS} | {
         "widths": [float(w) for w in p["widths"]], "inits": list(p["inits"]),
         "iterations": p["quick_iterations"] if quick else None,
-        "levels": p["quick_levels"] if quick else None, "profile": p["profile"]}
+        "levels": p["quick_rounds"] if quick else None, "profile": p["profile"]}
     return [Planned("open_questions", p["preset"], options=options)]
 
 

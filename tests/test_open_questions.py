@@ -185,10 +185,10 @@ def test_statistics_on_a_known_table():
 def test_bad_parameters_are_one_error_line():
     good = {"widths": [0.5, 1, 2], "inits": ["glorot_normal"], "rewind_k": 0,
             "finetune_fraction": 0.25, "info_level": 3, "info_inputs": 500, "info_noise": 0.1,
-            "quick_iterations": 2000, "quick_levels": 6}
+            "quick_iterations": 2000, "quick_rounds": 6}
     validate_open(**good)
     for name, bad in (("widths", [0.5, 2]), ("widths", [0, 1]), ("inits", ["xavier"]),
                       ("finetune_fraction", 0), ("info_noise", -1), ("info_level", 0),
-                      ("quick_levels", 1.5)):
+                      ("quick_rounds", 1.5)):
         with pytest.raises(HparamError, match=f"parameter {name}"):
             validate_open(**(good | {name: bad}))
