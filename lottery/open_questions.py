@@ -52,7 +52,7 @@ RECIPE_NAMES = {"ticket": "reset to init (ticket)", REWIND: "rewind to k",
 INFO_NETWORKS = ("dense", "ticket", "reinit")
 BINS = 30  # notebook 05's classic bin count, shown beside the noisy estimate
 Columns = ["trial", "level", "variant", "percent_remaining", "remaining_weights",
-           "early_stop_iteration", "early_stop_test_acc", "final_test_acc"]
+           "early_stop_iteration", "early_stop_test_acc", "final_test_acc", "eval_every"]
 
 
 @dataclass(frozen=True)
@@ -267,7 +267,8 @@ class OpenQuestionsStudy:
     def _table(self, lineage: Lineage) -> pd.DataFrame:
         frame = lineage.result().results
         total = sum(m.numel() for m in lineage.runner.dense_mask.values())
-        frame = frame.assign(remaining_weights=(frame.density * total).round().astype(int))
+        frame = frame.assign(remaining_weights=(frame.density * total).round().astype(int),
+                             eval_every=lineage.runner.hp.training.eval_every)
         return frame[Columns].copy()
 
     def width_table(self) -> pd.DataFrame:

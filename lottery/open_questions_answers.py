@@ -60,8 +60,8 @@ def _width(found, frames, comparable) -> str:
     listed = ", ".join(f"{w:g}x {g:+.2f}" for w, g in per.items())
     return (f"**Width.** At equal numbers of remaining weights, the ticket of the wider of two "
             f"neighbouring widths scored {_num(acc)} test accuracy at early stop against the "
-            f"narrower one -- wider is better: {reading(acc, comparable)} -- and stopped "
-            f"{_num(es, 'iterations')} later (negative: earlier; earlier: "
+            f"narrower one -- wider is better: {reading(acc, comparable)} -- and its early-stop "
+            f"iteration differed by {_num(es, 'iterations')} (negative: earlier; earlier: "
             f"{reading(es, comparable)}). The ticket - reinit gap, mean over pruned levels, was "
             f"{listed} pp by width, {_num(slope, 'pp per doubling')}; the gap grows with width: "
             f"{reading(slope, comparable)}.")
@@ -125,12 +125,13 @@ def answers(results: Mapping[str, pd.DataFrame], profile: str, comparable: bool)
              ((WIDTH, _width), (INIT, _inits), (RECIPE_KEY, _recipes), (INFO, _information))
              if key in results and results[key] is not None]
     open_ = [v for v in found if "not settled" in reading(v, comparable)]
+    measured = sum(np.isfinite(v.mean) for v in found)
     if not comparable:
         parts.append("Every reading is n/a: synthetic stand-in data (a pipeline check, not an "
                      "answer). Run `PROFILE=quick` "
                      "on real MNIST for the answers, and " + PAPER_RUN + " to settle them.")
     elif open_:
-        parts.append(f"**What stays open.** {len(open_)} of {len(found)} readings are not "
+        parts.append(f"**What stays open.** {len(open_)} of {measured} readings are not "
                      f"settled at this scale (" + "; ".join(v.claim.claim for v in open_) +
                      "). The quick profile trains each network far fewer iterations than the "
                      f"paper, with fewer trials and levels; to settle them: {PAPER_RUN}.")

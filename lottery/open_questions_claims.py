@@ -50,10 +50,13 @@ def wider_minus_narrower(metric: str):
     """Per trial, the mean over neighbouring widths and matched weight counts of the wider
     ticket's ``metric`` minus the narrower's (accuracies in pp)."""
     def measure(r: Frames):
-        diff = at_equal_weights(r[WIDTH], metric)
+        table = r[WIDTH]
+        diff = at_equal_weights(table, metric)
         scale = 100.0 if metric.endswith("_acc") else 1.0
         where = f"{len(diff) // max(1, diff.trial.nunique())} matched point(s) per trial"
-        return _measurement(diff.groupby("trial").difference.mean() * scale, where)
+        # early stops are read every eval_every iterations: one evaluation is their floor
+        floor = float(table.eval_every.max()) if metric == ES and "eval_every" in table else None
+        return _measurement(diff.groupby("trial").difference.mean() * scale, where, floor)
     return measure
 
 
