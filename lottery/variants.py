@@ -48,7 +48,8 @@ VARIANTS: dict[str, Reset] = {
     "random_magnitudes": lambda c: (mask1.random_magnitudes(c.rewind, c.mask,
                                                             c.fresh_init(c.seed)), c.mask),
     # learning-rate rewinding (Renda et al. 2020): keep the trained weights of the level the
-    # mask was pruned from, retrain them from iteration k with the original schedule.
+    # mask was pruned from, retrain them from iteration k with the original schedule. It draws
+    # nothing from its seed (an 8th variant's seed meets the next tenth-level's ticket seed).
     # (Fine-tuning, the same weights at the final learning rate, needs another schedule: see
     # lottery.open_questions.)
     "lr_rewind": lambda c: (c.final, c.mask),
