@@ -23,7 +23,7 @@ def test_notebooks_exist():
                                           "03_vgg_resnet_rewinding", "04_deconstructing_tickets",
                                           "05_stability_and_overlap",
                                           "06_ticket_transfer", "07_cheap_tickets",
-                                          "09_your_own_model"]
+                                          "08_open_questions", "09_your_own_model"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

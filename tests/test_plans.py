@@ -12,7 +12,7 @@ from lottery.run.session import experiment_hparams, rewind_points
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 STUDIES = ("04_deconstructing_tickets", "05_stability_and_overlap", "06_ticket_transfer",
-           "07_cheap_tickets")
+           "07_cheap_tickets", "08_open_questions")
 
 
 def smoke(notebook: str, **changes) -> dict:
@@ -111,3 +111,18 @@ def test_cheap_counts_the_stop_rule_networks_by_count(tmp_path):
     (cheap,) = found.experiments
     assert cheap.networks == cheap.missing > 0
     assert any("stop-rule" in note for note in found.notes)
+
+
+def test_open_questions_prices_every_lineage_the_study_trains(tmp_path):
+    """Notebook 08 under smoke: widths 0.5, 1, 2 and two init schemes (one shared with width
+    1), each IMP lineage dense + 2 levels x (ticket, reinit), the base one with random pruning
+    and lr rewinding too, the rewind run's tickets and the fine-tuned networks."""
+    found = priced("08_open_questions", smoke("08_open_questions"), RunStore(tmp_path))
+    (study,) = found.experiments
+    trials = experiment_hparams("lenet", "smoke", synthetic=True).trials
+    lineages = 4 * (1 + 2 * 2)          # widths 0.5, 2; kaiming_normal; the base
+    extra = 2 * 2                       # the base's random pruning and lr rewinding, 2 levels
+    rewind = 2                          # the rewind run's tickets (its dense is the base's)
+    finetune = 2
+    assert study.missing == trials * (lineages + extra + rewind + finetune)
+    assert study.networks == study.missing + trials  # the rewind run loads the base's dense

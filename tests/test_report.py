@@ -269,7 +269,7 @@ def test_conv_claims_read_the_papers_pm_and_the_validation_accuracy():
     assert not any("dropout" in name for name in judged)  # no dropout runs given
 
 
-def test_conv_claims_beyond_the_quick_levels_are_na():
+def test_conv_claims_beyond_the_quick_rounds_are_na():
     judged = _judged({"conv2": _conv2(6, resolve("conv2", "quick"))}, "quick",
                      notebook="02_conv_cifar10")
     speed = judged["Conv-2 ticket at Pm 8.8%: early-stop speedup over dense (x)"]

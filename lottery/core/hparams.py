@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from lottery.engine.data import DATASETS
 from lottery.engine.errors import HparamError
-from lottery.engine.models import REGISTRY
+from lottery.engine.init_schemes import SCHEMES
+from lottery.engine.models import REGISTRY, WIDTH_MODELS
 from lottery.engine.pruning import CRITERIA
 from lottery.engine.variants import CONTROLS
 
@@ -45,14 +46,29 @@ def _finite(value) -> bool:
 class ModelHparams:
     name: str
     dropout: float = 0.0
+    # hidden layer sizes x width (LeNet and the Conv nets; notebook 08); the initialization
+    # scheme (lottery.engine.init_schemes). Both out of stored keys at their defaults, so results
+    # stored before them keep their keys
+    width: float = field(default=1.0, metadata={"omit_default": True})
+    init: str = field(default="glorot_normal", metadata={"omit_default": True})
 
     def __post_init__(self):
 
         _check(self.name in REGISTRY, "model.name", f"one of {', '.join(REGISTRY)}", self.name)
         _check(0.0 <= self.dropout < 1.0, "model.dropout", "in [0, 1)", self.dropout)
+        _check(_finite(self.width) and 0 < self.width <= 64, "model.width",
+               "a number in (0, 64]", self.width)
+        _check(self.width == 1.0 or self.name in WIDTH_MODELS, "model.width",
+               f"1 for {self.name} (a width multiplier exists for {', '.join(WIDTH_MODELS)})",
+               self.width)
+        _check(self.init in SCHEMES, "model.init", f"one of {', '.join(SCHEMES)}", self.init)
+        object.__setattr__(self, "width", float(self.width))
 
     def options(self) -> dict:
-        return {"dropout": self.dropout} if self.dropout else {}
+        """The keyword arguments of :func:`lottery.engine.models.build` that differ from its defaults."""
+        options = {"dropout": self.dropout} if self.dropout else {}
+        options |= {"width": self.width} if self.width != 1.0 else {}
+        return options | ({"init": self.init} if self.init != "glorot_normal" else {})
 
 
 @dataclass(frozen=True)

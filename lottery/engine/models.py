@@ -18,17 +18,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lottery.engine.init_schemes import DEFAULT as DEFAULT_INIT
+from lottery.engine.init_schemes import initialize_
 from lottery.engine.members import (
     MemberBatchNorm2d,
     MemberConv2d,
     MemberLinear,
     flat_features,
-    glorot_normal_,
     grouped_to_features,
     to_grouped,
 )
 
 PRUNE_KINDS = ("conv", "fc", "output")
+WIDTH_MODELS = ("lenet", "conv2", "conv4", "conv6")  # the presets with a width multiplier
 
 
 class LotteryModel(nn.Module):
@@ -36,6 +38,7 @@ class LotteryModel(nn.Module):
 
     members: int
     prunable: dict[str, str]
+    init_scheme: str = DEFAULT_INIT  # see lottery.engine.init_schemes (set by ``build``)
 
     def __init__(self, members: int):
         super().__init__()
@@ -49,7 +52,8 @@ class LotteryModel(nn.Module):
         return {name: params[name] for name in self.prunable}
 
     def initialize(self, seeds: Sequence[int]) -> None:
-        """Gaussian Glorot weights, zero biases, unit batch-norm scale; member k from seeds[k].
+        """Gaussian Glorot weights (or ``init_scheme``'s), zero biases, unit batch-norm scale;
+        member k from seeds[k].
 
         Each member draws its weights on the CPU from its own generator in parameter order, so
         a (model, seed) pair gives the same weights on every run, device and member position.
@@ -61,7 +65,7 @@ class LotteryModel(nn.Module):
             for module in self.modules():
                 if isinstance(module, MemberLinear | MemberConv2d):
                     member_weight = torch.empty(module.weight.shape[1:])
-                    glorot_normal_(member_weight, generator)
+                    initialize_(member_weight, generator, self.init_scheme)
                     with torch.no_grad():
                         module.weight[k].copy_(member_weight)
                         if module.bias is not None:
@@ -74,15 +78,25 @@ class LotteryModel(nn.Module):
                         module.running_var[k].fill_(1.0)
 
 
-class LeNet300100(LotteryModel):
-    """LeNet-300-100 for MNIST: fc 300, fc 100, fc 10 (ReLU)."""
+def scaled(units: int, width: float) -> int:
+    """A hidden layer's size under the width multiplier (at least one unit)."""
+    if not width > 0:
+        raise ValueError(f"width must be positive, got {width}")
+    return max(1, round(units * width))
 
-    def __init__(self, members: int = 1, input_shape=(1, 28, 28), num_classes: int = 10):
+
+class LeNet300100(LotteryModel):
+    """LeNet-300-100 for MNIST: fc 300, fc 100, fc 10 (ReLU); ``width`` scales both hidden
+    layers (notebook 08: width 2 is LeNet-600-200)."""
+
+    def __init__(self, members: int = 1, input_shape=(1, 28, 28), num_classes: int = 10,
+                 width: float = 1.0):
         super().__init__(members)
         features = input_shape[0] * input_shape[1] * input_shape[2]
-        self.fc1 = MemberLinear(members, features, 300)
-        self.fc2 = MemberLinear(members, 300, 100)
-        self.fc3 = MemberLinear(members, 100, num_classes)
+        h1, h2 = scaled(300, width), scaled(100, width)
+        self.fc1 = MemberLinear(members, features, h1)
+        self.fc2 = MemberLinear(members, h1, h2)
+        self.fc3 = MemberLinear(members, h2, num_classes)
         self.prunable = {"fc1.weight": "fc", "fc2.weight": "fc", "fc3.weight": "output"}
 
     def forward(self, x: Tensor) -> Tensor:
@@ -92,24 +106,26 @@ class LeNet300100(LotteryModel):
 
 class ConvNet(LotteryModel):
     """Conv-2/4/6 for CIFAR-10: pairs of 3x3 convs (64, 128, 256) each followed by a 2x2 max-pool,
-    then fc 256, fc 256, fc 10. ``dropout`` (LTH Fig. 6) applies to the two hidden fc layers."""
+    then fc 256, fc 256, fc 10. ``dropout`` (LTH Fig. 6) applies to the two hidden fc layers;
+    ``width`` scales every conv's channels and both hidden fc layers."""
 
     def __init__(self, pairs: int, members: int = 1, input_shape=(3, 32, 32),
-                 num_classes: int = 10, dropout: float = 0.0):
+                 num_classes: int = 10, dropout: float = 0.0, width: float = 1.0):
         super().__init__(members)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.dropout = dropout
-        widths = [64, 128, 256][:pairs]
+        widths = [scaled(c, width) for c in [64, 128, 256][:pairs]]
+        hidden = scaled(256, width)
         channels, side = input_shape[0], input_shape[1]
         self.convs = nn.ModuleList()
         for width in widths:
             self.convs.append(MemberConv2d(members, channels, width, 3, padding=1))
             self.convs.append(MemberConv2d(members, width, width, 3, padding=1))
             channels, side = width, side // 2
-        self.fc1 = MemberLinear(members, channels * side * side, 256)
-        self.fc2 = MemberLinear(members, 256, 256)
-        self.fc3 = MemberLinear(members, 256, num_classes)
+        self.fc1 = MemberLinear(members, channels * side * side, hidden)
+        self.fc2 = MemberLinear(members, hidden, hidden)
+        self.fc3 = MemberLinear(members, hidden, num_classes)
         self.prunable = {f"convs.{i}.weight": "conv" for i in range(len(self.convs))}
         self.prunable |= {"fc1.weight": "fc", "fc2.weight": "fc", "fc3.weight": "output"}
 
@@ -227,11 +243,13 @@ REGISTRY: dict[str, Architecture] = {
 
 def build(name: str, seeds: Sequence[int] = (0,), *,
           input_shape: tuple[int, int, int] | None = None,
-          num_classes: int = 10, **options) -> LotteryModel:
-    """Build ``name`` with one member per seed, initialized as in the paper.
+          num_classes: int = 10, init: str = DEFAULT_INIT, **options) -> LotteryModel:
+    """Build ``name`` with one member per seed, initialized as in the paper (or by the scheme
+    ``init`` of :mod:`lottery.engine.init_schemes`).
 
     ``input_shape`` defaults to the architecture's dataset (MNIST or CIFAR-10); ``options`` are
-    passed to the architecture (e.g. ``dropout=0.5`` for the Conv nets).
+    passed to the architecture (e.g. ``dropout=0.5`` for the Conv nets, ``width=2.0`` for
+    LeNet and the Conv nets).
     """
     if name not in REGISTRY:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(REGISTRY)}")
@@ -240,6 +258,7 @@ def build(name: str, seeds: Sequence[int] = (0,), *,
     seeds = list(seeds)
     model = REGISTRY[name].make(members=len(seeds), input_shape=tuple(input_shape),
                                 num_classes=num_classes, **options)
+    model.init_scheme = init
     model.initialize(seeds)
     return model
 

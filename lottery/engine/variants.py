@@ -48,5 +48,11 @@ VARIANTS: dict[str, Reset] = {
     # a fresh init's magnitudes with the init's signs (Zhou Fig. 4)
     "random_magnitudes": lambda c: (mask1.random_magnitudes(c.rewind, c.mask,
                                                             c.fresh_init(c.seed)), c.mask),
+    # learning-rate rewinding (Renda et al. 2020): keep the trained weights of the level the
+    # mask was pruned from, retrain them from iteration k with the original schedule. It draws
+    # nothing from its seed (an 8th variant's seed meets the next tenth-level's ticket seed).
+    # (Fine-tuning, the same weights at the final learning rate, needs another schedule: see
+    # lottery.studies.open_questions.study.)
+    "lr_rewind": lambda c: (c.final, c.mask),
 }
 CONTROLS = tuple(v for v in VARIANTS if v != "ticket")

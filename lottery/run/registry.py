@@ -15,11 +15,13 @@ from lottery.core.study import Study
 from lottery.studies.cheap.entry import STUDY as CHEAP
 from lottery.studies.deconstruct.entry import STUDY as DECONSTRUCT
 from lottery.studies.lth.entry import STUDY as LTH
+from lottery.studies.open_questions.entry import STUDY as OPEN_QUESTIONS
 from lottery.studies.stability.entry import STUDY as STABILITY
 from lottery.studies.transfer.entry import STUDY as TRANSFER
 from lottery.studies.transplant.entry import STUDY as TRANSPLANT
 
-STUDIES: tuple[Study, ...] = (LTH, DECONSTRUCT, STABILITY, TRANSFER, CHEAP, TRANSPLANT)
+STUDIES: tuple[Study, ...] = (LTH, DECONSTRUCT, STABILITY, TRANSFER, CHEAP, OPEN_QUESTIONS,
+                              TRANSPLANT)
 
 
 def _merged(field: str) -> dict:

@@ -48,6 +48,9 @@ from lottery.run.registry import paper_vs_ours
 from lottery.studies.cheap.study import run
 from lottery.studies.deconstruct import supermask
 from lottery.studies.deconstruct.study import sweep, untrained_accuracy
+from lottery.studies.open_questions.study import OpenQuestionsStudy
+from lottery.studies.open_questions.study import make_plan as open_plan
+from lottery.studies.open_questions.study import study_hparams as open_hparams
 from lottery.studies.stability.study import (
     StabilityStudy,
     make_plan,
@@ -358,6 +361,25 @@ class Session:
         return StabilityStudy(hp, plan, data=_data(hp.data, device, self.data_root),
                               store=self.store, device=device, executor=self.executor,
                               **self._reporting(f"stability {preset}"))
+
+    def open_questions(self, preset: str, *, widths: Sequence[float], inits: Sequence[str],
+                       rewind_k: int, finetune_fraction: float, info_level: int,
+                       info_inputs: int, info_noise: float, iterations: int | None = None,
+                       levels: int | None = None) -> OpenQuestionsStudy:
+        """Width, init schemes, pruning recipes and the information plane of ``preset``
+        (notebook 08; see :mod:`lottery.studies.open_questions.study`). ``iterations`` and ``levels`` cut
+        the quick profile's runs (None: the profile's)."""
+        options = {"widths": [float(w) for w in widths], "inits": list(inits),
+                   "rewind_k": rewind_k, "finetune_fraction": finetune_fraction,
+                   "info_level": info_level, "info_inputs": info_inputs,
+                   "info_noise": info_noise, "iterations": iterations, "levels": levels}
+        self._ran("open_questions", preset, {}, profile=self.profile, **options)
+        base = self.hparams(preset)
+        hp = open_hparams(base, self.profile, iterations or base.training.iterations,
+                          levels or base.levels)
+        plan = open_plan(hp, PRESETS[preset].training.iterations, self.profile,
+                         **{k: v for k, v in options.items() if k not in ("iterations", "levels")})
+        return OpenQuestionsStudy(hp, plan, self.runner)
 
     # --- Deconstructing lottery tickets (Zhou et al. 2019; notebook 04) -----------------------
     def deconstruct_runner(self, hp: ExperimentHparams, every: int = 1, mask0: str = "zero",
