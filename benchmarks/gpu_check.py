@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         notebooks = sorted(plans.PLANS)
         out.append("\nprojected wall time per notebook on this device, every network to train "
-                   f"(lottery.run.estimate; short calibration, calls of more than {MEASURED_MEMBERS} "
+                   f"(lottery.run.estimate; short calibration, calls of more than "
+                    f"{MEASURED_MEMBERS} "
                    f"networks priced as {MEASURED_MEMBERS} scaled up, an upper bound):\n\n"
                    + projection_table(projections(str(device), notebooks, ScaledMeasure())))
     out.append(f"\ncheck took {time.perf_counter() - began:.0f} s")

@@ -1,4 +1,5 @@
-"""Small tables with known answers in the shape of notebook 08's (lottery.studies.open_questions.study)."""
+"""Small tables with known answers in the shape of notebook 08's
+(lottery.studies.open_questions.study)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Tests for lottery.engine.analysis: distances, mode connectivity, mask overlap, ticket properties, MI."""
+"""Tests for lottery.engine.analysis: distances, mode connectivity, mask overlap, ticket
+properties, MI."""
 
 from __future__ import annotations
 

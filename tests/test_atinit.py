@@ -1,4 +1,5 @@
-"""Tests for lottery.studies.cheap.at_init: each pruning-at-init method's defining property on a known answer."""
+"""Tests for lottery.studies.cheap.at_init: each pruning-at-init method's defining property on a
+known answer."""
 
 from __future__ import annotations
 

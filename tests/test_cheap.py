@@ -1,4 +1,5 @@
-"""The cheap-ticket stage (lottery.studies.cheap.study): store keys, masks, the early-bird snapshot, costs.
+"""The cheap-ticket stage (lottery.studies.cheap.study): store keys, masks, the early-bird
+snapshot, costs.
 
 The methods' own defining properties are tested in tests/test_atinit.py; here, what the stage
 adds: each network's identity (a rerun loads, a changed parameter recomputes), that the member

@@ -1,4 +1,5 @@
-"""The noisy-layer information estimator (lottery.engine.information_plane) on cases with known answers."""
+"""The noisy-layer information estimator (lottery.engine.information_plane) on cases with known
+answers."""
 
 import math
 

@@ -1,4 +1,5 @@
-"""Tests for lottery.engine.models and lottery.engine.members: sizes, prunable sets, init, member batching."""
+"""Tests for lottery.engine.models and lottery.engine.members: sizes, prunable sets, init, member
+batching."""
 
 from __future__ import annotations
 

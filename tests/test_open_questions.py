@@ -1,5 +1,5 @@
-"""Notebook 08's stage (lottery.studies.open_questions.study): the pruning recipes' defining properties,
-the width and init lineages, the tables and statistics, on tiny synthetic runs."""
+"""Notebook 08's stage (lottery.studies.open_questions.study): the pruning recipes' defining
+properties, the width and init lineages, the tables and statistics, on tiny synthetic runs."""
 
 from __future__ import annotations
 

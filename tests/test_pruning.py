@@ -1,4 +1,5 @@
-"""Tests for lottery.engine.pruning and lottery.engine.masks: rates, nesting, ranking, ties, criteria, masks."""
+"""Tests for lottery.engine.pruning and lottery.engine.masks: rates, nesting, ranking, ties,
+criteria, masks."""
 
 from __future__ import annotations
 

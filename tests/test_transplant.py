@@ -40,7 +40,7 @@ def test_the_table_holds_ticket_controls_and_transplants_and_a_rerun_trains_noth
         tmp_path, trained):
     result = transplant(runner(tmp_path), [1, 2])
     rows = result.results[result.results.variant == VARIANT]
-    assert sorted(zip(rows.level, rows.trial)) == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    assert sorted(zip(rows.level, rows.trial, strict=True)) == [(1, 0), (1, 1), (2, 0), (2, 1)]
     # a transplant keeps its ticket's density exactly
     tickets = result.results[result.results.variant == "ticket"].set_index(["level", "trial"])
     for _, row in rows.iterrows():

@@ -61,7 +61,8 @@ class Evaluation:
 
     def render(self) -> list[str]:
         lines = ["## 3. Evaluation overhead (one evaluation every 100 iterations)", "",
-                 "eval = one `lottery.core.training.record` call on a fresh `LoopState`: validation "
+                 "eval = one `lottery.core.training.record` call on a fresh `LoopState`: "
+                  "validation "
                  "(+ test when test_curve) + the early-stop weight copy (batch 5000); train = "
                  "100 x the K-member step of sections 1 / 4. FLOP bound = 2 x evaluated examples "
                  "/ (6 x batch x 100). Conv-2 uses the synthetic stand-in (val + test sizes in the "

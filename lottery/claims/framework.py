@@ -606,8 +606,8 @@ def verdicts(claims: Sequence[Claim], results: Results, profile: str,
 
 def paper_vs_ours(claims: Sequence[Claim], results: Results, profile: str,
                   synthetic: bool | None = None) -> pd.DataFrame:
-    """A notebook's paper-vs-ours table of ``claims``: claim, paper, ours (mean ± the 95% t interval's
-    half-width over trials, never narrower than the claim's floor), direction and number
+    """A notebook's paper-vs-ours table of ``claims``: claim, paper, ours (mean ± the 95% t
+    interval's half-width over trials, never narrower than the claim's floor), direction and number
     verdicts, where measured, source."""
     return pd.DataFrame([row(v) for v in verdicts(claims, results, profile, synthetic)],
                         columns=COLUMNS)

@@ -65,7 +65,8 @@ class ModelHparams:
         object.__setattr__(self, "width", float(self.width))
 
     def options(self) -> dict:
-        """The keyword arguments of :func:`lottery.engine.models.build` that differ from its defaults."""
+        """The keyword arguments of :func:`lottery.engine.models.build` that differ from its
+        defaults."""
         options = {"dropout": self.dropout} if self.dropout else {}
         options |= {"width": self.width} if self.width != 1.0 else {}
         return options | ({"init": self.init} if self.init != "glorot_normal" else {})

@@ -61,12 +61,12 @@ class SpeedOptions:
     ``bf16``: bfloat16 autocast (GPUs with bf16 tensor cores). ``channels_last``: NHWC
     convolutions. ``compile``: ``torch.compile`` of forward and backward (GPUs; slower on the
     2-core CPU). ``kernel``: the optimizer update -- ``auto`` (PyTorch's fused kernel on CUDA;
-    on the CPU our exact Adam in one C pass, :mod:`lottery.engine.adam_kernel`), ``eager`` (the exact
-    update as PyTorch elementwise passes, no compiler needed), ``torch_fused`` (PyTorch's fused
-    kernel on the CPU too: faster, but it rounds an element differently depending on where it
+    on the CPU our exact Adam in one C pass, :mod:`lottery.engine.adam_kernel`), ``eager`` (the
+    exact update as PyTorch elementwise passes, no compiler needed), ``torch_fused`` (PyTorch's
+    fused kernel on the CPU too: faster, but it rounds an element differently depending on where it
     sits, so batching is no longer exact).
-    ``sparse``: masked fc layers computed on their kept weights only (:mod:`lottery.engine.sparse`) --
-    ``auto`` (where the measured crossover density says it is faster; never with ``bf16`` or
+    ``sparse``: masked fc layers computed on their kept weights only (:mod:`lottery.engine.sparse`)
+    -- ``auto`` (where the measured crossover density says it is faster; never with ``bf16`` or
     ``compile``), ``on`` (every masked fc layer), ``off``; differs from dense by rounding.
     """
 

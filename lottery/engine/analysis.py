@@ -2,8 +2,8 @@
 properties and the information plane.
 
 Pure functions over one member's :data:`~lottery.engine.members.State` (name -> tensor) and
-:class:`~lottery.engine.masks.Mask` objects; :func:`error_along_line` is the one that builds and runs a
-(member-batched) model. Sources: Frankle et al. 2019 "Stabilizing the LTH" (L2 distances),
+:class:`~lottery.engine.masks.Mask` objects; :func:`error_along_line` is the one that builds and
+runs a (member-batched) model. Sources: Frankle et al. 2019 "Stabilizing the LTH" (L2 distances),
 Frankle et al. 2020 "Linear Mode Connectivity and the LTH" (error barrier), Grosse & Backes 2020
 (mask overlap against chance), Shwartz-Ziv & Tishby 2017 (information plane).
 """

@@ -4,8 +4,8 @@ Each function takes the weights a ticket would be reset to (``start``: the init,
 point) and its mask, and returns a full state whose prunable layers hold the new values; only
 the kept positions matter (the engine zeroes or freezes the others). Tensors outside the mask
 (biases, batch norm) keep ``start``'s values. Randomness comes from ``seed`` alone, so a variant
-is reproducible from its stored identity. :data:`lottery.engine.variants.VARIANTS` holds one line per
-action.
+is reproducible from its stored identity. :data:`lottery.engine.variants.VARIANTS` holds one line
+per action.
 """
 
 from __future__ import annotations

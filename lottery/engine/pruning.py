@@ -157,8 +157,8 @@ def check_schedule(sizes: Mapping[str, int], rates: Mapping[str, float], levels:
 def next_mask(hp, kinds: Mapping[str, str], init: Weights, final: Weights, mask: Mask,
               rounds: float, seed: int) -> Mask:
     """The pruning policy: ``mask`` pruned by ``rounds`` rounds of ``hp`` (a
-    :class:`~lottery.core.hparams.PruningHparams`) from the trained weights ``final``; ``kinds`` maps
-    each prunable layer to its kind (conv / fc / output) for the per-layer rates."""
+    :class:`~lottery.core.hparams.PruningHparams`) from the trained weights ``final``; ``kinds``
+    maps each prunable layer to its kind (conv / fc / output) for the per-layer rates."""
     layer_scores = scores(hp.criterion, init, final, seed)
     if hp.strategy == "global":
         return prune_global(layer_scores, mask, hp.global_rate, rounds)

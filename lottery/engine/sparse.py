@@ -265,10 +265,10 @@ def setup(model: nn.Module, masked: Sequence[Tensor], masks: Sequence[Tensor],
                           hp.batch_size, input_grad)
         evaluation = replace(train, batch_size=eval_batch, input_grad=False, evaluation=True)
 
-        if choose(mode, density(mask), lambda: crossover(train)):
+        if choose(mode, density(mask), lambda work=train: crossover(work)):
             chosen.append(install(layer, mask))
             chosen[-1].sparse_evaluation = choose(mode, density(mask),
-                                                  lambda: crossover(evaluation))
+                                                  lambda work=evaluation: crossover(work))
     return SparseLayers(chosen)
 
 

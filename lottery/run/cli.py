@@ -2,12 +2,12 @@
 (installed as the ``lottery`` command too); the study commands (imp, oneshot, train, transfer,
 stability, supermask, atinit, ...) come from the registry (:mod:`lottery.run.registry`).
 
-``imp``, ``oneshot`` and ``train`` resolve a preset under a profile (see :mod:`lottery.core.presets`),
-apply the flags as overrides -- one flag per hyperparameter, generated from the dataclasses
-(:mod:`lottery.core.flags`) -- check the device and every output, load the data and only then start
-training, so a bad value, an unwritable folder or a missing dataset ends in one ``error:``
-line instead of a traceback. Finished networks are cached in the run store: rerunning a command
-only trains what is missing.
+``imp``, ``oneshot`` and ``train`` resolve a preset under a profile (see
+:mod:`lottery.core.presets`), apply the flags as overrides -- one flag per hyperparameter,
+generated from the dataclasses (:mod:`lottery.core.flags`) -- check the device and every output,
+load the data and only then start training, so a bad value, an unwritable folder or a missing
+dataset ends in one ``error:`` line instead of a traceback. Finished networks are cached in the run
+store: rerunning a command only trains what is missing.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 ``$LOTTERY_PROGRESS`` picks how: ``bars`` (the default: tqdm.auto, so widgets in JupyterLab and
 text bars in a terminal), ``log`` (what ``python -m lottery.run.reproduce`` sets: after each step,
 one plain line -- steps done of all, networks trained and loaded, elapsed time and the time
-left), or ``off``. The time left is the estimate of the remaining steps (:mod:`lottery.run.estimate`,
-from cached calibrations) scaled by how the finished steps compared with their estimates;
-without a calibration, the mean time of the steps trained so far.
+left), or ``off``. The time left is the estimate of the remaining steps
+(:mod:`lottery.run.estimate`, from cached calibrations) scaled by how the finished steps compared
+with their estimates; without a calibration, the mean time of the steps trained so far.
 
 A :class:`StepReporter` is the :class:`~lottery.core.experiments.RunObserver` a runner is given
 (:func:`reporting` gives the runner options: the reporter and bars only in ``bars`` mode); one

@@ -44,7 +44,8 @@ KINDS = ("imp", "oneshot", "rewind_sweep", *KIND_WORK)   # imp, oneshot and swee
 
 
 def verdicts(notebook: str, results, profile: str, synthetic: bool | None = None) -> list:
-    """``notebook``'s claims judged on ``results`` (see :func:`lottery.claims.framework.verdicts`)."""
+    """``notebook``'s claims judged on ``results`` (see
+    :func:`lottery.claims.framework.verdicts`)."""
     return framework.verdicts(CLAIMS[notebook], results, profile, synthetic)
 
 

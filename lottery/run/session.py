@@ -312,8 +312,8 @@ class Session:
         return dict(zip(scaled, runs, strict=True))
 
     def cheap(self, preset: str, plan, **overrides):
-        """Cheap masks beside IMP on ``preset`` (a :class:`lottery.studies.cheap.study.Plan`): the notebook's
-        one call; see :func:`lottery.cheap.run`."""
+        """Cheap masks beside IMP on ``preset`` (a :class:`lottery.studies.cheap.study.Plan`): the
+        notebook's one call; see :func:`lottery.studies.cheap.study.run`."""
         from dataclasses import asdict
 
 
@@ -342,8 +342,9 @@ class Session:
                         iterations: int | None = None, info_inputs: int = 2000,
                         info_bins: Sequence[int] = (30, 4), **overrides):
         """Stability, mode connectivity, mask overlap and ticket properties of ``preset``
-        (notebook 05): a :class:`lottery.studies.stability.study.StabilityStudy` whose ``stability()``,
-        ``overlap()`` and ``properties()`` share one set of stored networks.
+        (notebook 05): a :class:`lottery.studies.stability.study.StabilityStudy` whose
+        ``stability()``, ``mask_overlap(study)`` and ``ticket_properties(study)`` share one set
+        of stored networks.
 
         ``levels``: IMP levels measured at k = 0; ``focus_level``: the paper table's level,
         also the rewind sweep's; ``rewind_ks``: paper iterations, scaled like
@@ -367,8 +368,8 @@ class Session:
                        info_inputs: int, info_noise: float, iterations: int | None = None,
                        levels: int | None = None) -> OpenQuestionsStudy:
         """Width, init schemes, pruning recipes and the information plane of ``preset``
-        (notebook 08; see :mod:`lottery.studies.open_questions.study`). ``iterations`` and ``levels`` cut
-        the quick profile's runs (None: the profile's)."""
+        (notebook 08; see :mod:`lottery.studies.open_questions.study`). ``iterations`` and
+        ``levels`` cut the quick profile's runs (None: the profile's)."""
         options = {"widths": [float(w) for w in widths], "inits": list(inits),
                    "rewind_k": rewind_k, "finetune_fraction": finetune_fraction,
                    "info_level": info_level, "info_inputs": info_inputs,

@@ -1,5 +1,6 @@
-"""The literature's claims about cheap tickets, measured on a :mod:`lottery.studies.cheap.study` results table
-(key ``"cheap"``: the ``results`` frame of a :class:`~lottery.studies.cheap.study.CheapResult`).
+"""The literature's claims about cheap tickets, measured on a :mod:`lottery.studies.cheap.study`
+results table (key ``"cheap"``: the ``results`` frame of a
+:class:`~lottery.studies.cheap.study.CheapResult`).
 
 Sources: You et al., "Drawing Early-Bird Tickets", ICLR 2020; Frankle, Dziugaite, Roy & Carbin,
 "Pruning Neural Networks at Initialization: Why are We Missing the Mark?", ICLR 2021. Neither
@@ -172,7 +173,8 @@ def imp_minus_shuffled(r: Frames):
 # --- the claims ------------------------------------------------------------------------------
 
 def claims() -> list:
-    """The claims of notebook 07 (imported lazily: :mod:`lottery.claims.framework` registers them)."""
+    """The claims of notebook 07 (imported lazily: :mod:`lottery.claims.framework` registers
+    them)."""
     need, two_se = (KEY,), f"by more than {MARGIN:g} pp (ours)"
     return [
         # non-inferiority: the whole interval above -MARGIN, a stated margin (not a shifted

@@ -73,7 +73,8 @@ def add_method_flags(parser: argparse.ArgumentParser,
 
 
 def plan(args: argparse.Namespace) -> cheap.Plan:
-    """The :class:`~lottery.studies.cheap.study.Plan` the flags ask for (HparamError on a bad mix)."""
+    """The :class:`~lottery.studies.cheap.study.Plan` the flags ask for (HparamError on a bad
+    mix)."""
     method, densities = args.method, tuple(args.densities)
     layers = args.layers or ("imp" if method == "random" else "global")
     if method == "early_bird" and (args.layers or not (args.t or args.stop_rule)):

@@ -1,6 +1,6 @@
-"""Figures of the cheap-ticket comparison (:mod:`lottery.studies.cheap.study`): accuracy against sparsity,
-accuracy against the cost of finding the mask, layer-wise densities, the shuffle ablation and
-the early-bird mask distances. Accuracies are drawn in percent; error bars are the standard
+"""Figures of the cheap-ticket comparison (:mod:`lottery.studies.cheap.study`): accuracy against
+sparsity, accuracy against the cost of finding the mask, layer-wise densities, the shuffle ablation
+and the early-bird mask distances. Accuracies are drawn in percent; error bars are the standard
 deviation over trials."""
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""The cheap ways to score a mask, one registry entry each (used by :mod:`lottery.studies.cheap.study`).
+"""The cheap ways to score a mask, one registry entry each (used by
+:mod:`lottery.studies.cheap.study`).
 
 An entry scores one trial's weights from what :class:`Scoring` offers: the initialization (the
-at-init methods of :mod:`lottery.studies.cheap.at_init`: magnitude, SNIP, GraSP, SynFlow), the dense run's
-weights after t iterations (early-bird), or nothing but a seed (random pruning, the floor).
-Each has named parameters with defaults (:func:`method_params`); they are part of the stored
+at-init methods of :mod:`lottery.studies.cheap.at_init`: magnitude, SNIP, GraSP, SynFlow), the
+dense run's weights after t iterations (early-bird), or nothing but a seed (random pruning, the
+floor). Each has named parameters with defaults (:func:`method_params`); they are part of the stored
 identity of every network masked by the method, so a changed value is a new network.
 """
 

@@ -6,8 +6,8 @@ trial's IMP ticket, so accuracies compare on the same footing. Beside each netwo
 finding its mask cost before that final training: training iterations and FLOPs
 (:func:`lottery.studies.cheap.at_init.cost`).
 
-The methods are the registry :data:`lottery.studies.cheap.methods.METHODS`. Targets are snapped to the
-density of the nearest IMP level (:func:`imp_level`), so every method is measured at exactly the
+The methods are the registry :data:`lottery.studies.cheap.methods.METHODS`. Targets are snapped to
+the density of the nearest IMP level (:func:`imp_level`), so every method is measured at exactly the
 density of an IMP ticket. How a method's scores become a mask (``layers``):
 
 - ``global``: one threshold across layers, the at-init methods as published;

@@ -1,7 +1,7 @@
-"""Tables of a cheap-ticket comparison (:class:`lottery.studies.cheap.study.CheapResult`): the Pareto table of
-accuracy against the cost of the mask, layer-wise densities, the shuffle ablation, a summary.
-Accuracies stay fractions (``*_acc`` columns; :func:`lottery.core.results.percent_columns` shows
-them in percent)."""
+"""Tables of a cheap-ticket comparison (:class:`lottery.studies.cheap.study.CheapResult`): the
+Pareto table of accuracy against the cost of the mask, layer-wise densities, the shuffle ablation,
+a summary. Accuracies stay fractions (``*_acc`` columns;
+:func:`lottery.core.results.percent_columns` shows them in percent)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """The figures of Zhou et al. 2019 (Deconstructing lottery tickets), drawn from our results.
 
 Curves are against percent of weights remaining (log scale, 100 on the left) through
-:func:`lottery.claims.figures.plot_metric_vs_remaining`; line styles reuse its three kinds: solid for
-the ticket and the criteria, dashed for alternatives, dotted for the random floor. The LTH's
-numbers (the stars :mod:`lottery.claims.figures` draws on LTH curves) are left off: these are Zhou et
-al.'s comparisons, whose numbers are in the paper-vs-ours table.
+:func:`lottery.claims.figures.plot_metric_vs_remaining`; line styles reuse its three kinds: solid
+for the ticket and the criteria, dashed for alternatives, dotted for the random floor. The LTH's
+numbers (the stars :mod:`lottery.claims.figures` draws on LTH curves) are left off: these are Zhou
+et al.'s comparisons, whose numbers are in the paper-vs-ours table.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Zhou et al. take the LTH algorithm apart into a *mask criterion* (which weights to keep:
 :data:`lottery.engine.pruning.CRITERIA`), a *mask-1 action* (what the kept weights restart from: the
 variants of :data:`lottery.engine.variants.VARIANTS`) and a *mask-0 action* (what the pruned weights
-hold while training: :data:`lottery.engine.mask0_actions.MASK0`), and find *supermasks*: masks that make an
-untrained network far better than chance.
+hold while training: :data:`lottery.engine.mask0_actions.MASK0`), and find *supermasks*: masks that
+make an untrained network far better than chance.
 
 - The experiment runner takes two values for these studies
   (:class:`~lottery.core.experiments.Runner`): ``every`` (draw every n-th IMP level, pruning n

@@ -128,8 +128,8 @@ def _headroom(estimator: str):
 # --- the claims ----------------------------------------------------------------------------------
 
 def claims(schemes: tuple[str, ...] | None = None) -> list:
-    """The notebook's claims as :class:`lottery.claims.framework.Claim` entries (one gap claim per init
-    scheme of :mod:`lottery.engine.init_schemes`)."""
+    """The notebook's claims as :class:`lottery.claims.framework.Claim` entries (one gap claim per
+    init scheme of :mod:`lottery.engine.init_schemes`)."""
     # report.py registers these: imported here, not on load
 
     gap_floor = binomial_floor(98.0, difference=True)

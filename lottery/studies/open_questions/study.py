@@ -14,8 +14,8 @@
   retrained with the original schedule; Renda et al. 2020; variant ``lr_rewind``), random
   reinit and random pruning; with the training each costs.
 - **Information plane** with an estimator that does not saturate
-  (:mod:`lottery.engine.information_plane`), the binned one of notebook 05 beside it, dense vs ticket
-  vs reinit over training.
+  (:mod:`lottery.engine.information_plane`), the binned one of notebook 05 beside it, dense vs
+  ticket vs reinit over training.
 
 Every network is one stored network of :class:`~lottery.core.experiments.Runner` (keyed, loaded
 when stored). One IMP lineage per (width, init scheme, rewind point); the base lineage (width

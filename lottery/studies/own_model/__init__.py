@@ -1,1 +1,2 @@
-"""Bring your own model: IMP, its controls and sparse export for any torch.nn.Module (notebook 09)."""
+"""Bring your own model: IMP, its controls and sparse export for any torch.nn.Module (notebook
+09)."""

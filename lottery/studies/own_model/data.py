@@ -1,4 +1,5 @@
-"""The user's data for :mod:`lottery.studies.own_model.search`: tensors or a ``DataLoader``, as batches.
+"""The user's data for :mod:`lottery.studies.own_model.search`: tensors or a ``DataLoader``, as
+batches.
 
 Tensors ``(x, y)`` (or a ``TensorDataset``) are drawn by index: each member has a data-order
 seed, epochs are seeded permutations, so the batch a member sees at iteration ``i`` depends on

@@ -221,9 +221,9 @@ def find_ticket(model: nn.Module, train, *, val=None, test=None,
     ``iterations``: the training budget of every network; ``rewind_to``: the iteration the
     tickets restart from (0: the initialization). Trial 0 starts from ``model``'s own weights,
     trial t > 0 from ``reset_parameters()`` under a seed. ``batched``: ``"auto"`` vectorizes
-    the members of a level where :func:`~lottery.studies.own_model.members.probe` allows it and says in
-    one line why not otherwise; True requires it, False trains one at a time. ``store``: True
-    (``$LOTTERY_RUNS`` or ``runs/``), a folder, a RunStore, or None/False (no cache).
+    the members of a level where :func:`~lottery.studies.own_model.members.probe` allows it and
+    says in one line why not otherwise; True requires it, False trains one at a time. ``store``:
+    True (``$LOTTERY_RUNS`` or ``runs/``), a folder, a RunStore, or None/False (no cache).
     ``data_id``: names the data in the store key beside its digest (use it when a DataLoader's
     dataset changes beyond its first batch)."""
     search = _prepare(model, train, val, test, optimizer, iterations, batch_size, eval_every,

@@ -1,4 +1,5 @@
-"""What identifies a network trained by :mod:`lottery.studies.own_model.search`, and its cached training.
+"""What identifies a network trained by :mod:`lottery.studies.own_model.search`, and its cached
+training.
 
 A user's module has no registry name, so its identity is its **architecture fingerprint**:
 every module's qualified name and class, every parameter's and buffer's name, shape and dtype.

@@ -1,5 +1,5 @@
-"""The training loop of :mod:`lottery.studies.own_model.search`: a group of members, the user's optimizer, a
-budget in iterations, masks held, and the paper's early-stopping criterion.
+"""The training loop of :mod:`lottery.studies.own_model.search`: a group of members, the user's
+optimizer, a budget in iterations, masks held, and the paper's early-stopping criterion.
 
 As in Frankle & Carbin (2019), the validation loss is measured every ``eval_every`` iterations;
 the early-stop iteration is the one of its minimum, and the test accuracy reported "at early

@@ -1,9 +1,9 @@
 """Figures of notebook 05: stability, linear mode connectivity, mask overlap, ticket properties.
 
-Every function takes a table of :mod:`lottery.studies.stability.study`, :mod:`lottery.studies.stability.overlap` or
-:mod:`lottery.studies.stability.properties` and returns a matplotlib Figure; error bars are the standard
-deviation over trials (or pairs); percent-remaining axes are log-scaled from 100 down as in
-:mod:`lottery.claims.figures`.
+Every function takes a table of :mod:`lottery.studies.stability.study`,
+:mod:`lottery.studies.stability.overlap` or :mod:`lottery.studies.stability.properties` and returns
+a matplotlib Figure; error bars are the standard deviation over trials (or pairs);
+percent-remaining axes are log-scaled from 100 down as in :mod:`lottery.claims.figures`.
 """
 
 from __future__ import annotations

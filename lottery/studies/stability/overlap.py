@@ -3,8 +3,9 @@
 Grosse & Backes (2020) report that a network holds several winning tickets: masks of runs that
 differ in their training randomness overlap no more than chance, and above chance only when
 that randomness is reduced. Here, at every IMP level, the masks of two runs of a
-:class:`~lottery.studies.stability.study.StabilityStudy` are compared per layer and overall, beside two
-independent random masks with the same per-layer counts (:func:`lottery.engine.analysis.overlap_table`):
+:class:`~lottery.studies.stability.study.StabilityStudy` are compared per layer and overall, beside
+two independent random masks with the same per-layer counts
+(:func:`lottery.engine.analysis.overlap_table`):
 
 - ``data order``: run A and its twin B of the same trial (same init, data orders 0 and 1);
 - ``init seed``: two trials of B (same data order, different inits);

@@ -1,4 +1,5 @@
-"""The calls notebook 05 (stability, mode connectivity, overlap) makes, for given parameter values."""
+"""The calls notebook 05 (stability, mode connectivity, overlap) makes, for given parameter
+values."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""What winning tickets look like: the IMP run A of a :class:`~lottery.studies.stability.study.StabilityStudy`
-seen through its masks and weights.
+"""What winning tickets look like: the IMP run A of a
+:class:`~lottery.studies.stability.study.StabilityStudy` seen through its masks and weights.
 
 - kept vs pruned: the initial values of the weights each ticket keeps and prunes, per layer
   (Zhou et al. 2019: magnitude pruning after training keeps weights that started large);

@@ -1,4 +1,5 @@
-"""The networks of notebook 06's calls (dense runs, transfers, the SGD sweep), named without weights."""
+"""The networks of notebook 06's calls (dense runs, transfers, the SGD sweep), named without
+weights."""
 
 from __future__ import annotations
 

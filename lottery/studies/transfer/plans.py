@@ -57,7 +57,8 @@ def _sgd(p: Mapping, adam: tuple, levels) -> list[Planned]:
     sgd = dict(overrides) | {"training__optimizer": "sgd", "training__momentum": 0.9}
     lrs = [float(lr) for lr in p["sgd_lrs"]]
     chosen = (preset, sgd | {"training__lr": lrs[0]})
-    return [Planned("sweep_lr", preset, options={"recipe": recipe_id(notebook_hparams(p, preset, sgd)),
+    recipe = recipe_id(notebook_hparams(p, preset, sgd))
+    return [Planned("sweep_lr", preset, options={"recipe": recipe,
                                                  "lrs": lrs}, detail={"recipe": (preset, sgd)}),
             Planned("imp", *chosen), _transfer_call(p, adam, chosen, levels),
             _transfer_call(p, chosen, adam, levels)]

@@ -5,8 +5,8 @@ trial, a winning ticket: a mask and the weights it starts from -- its initializa
 weights at iteration k of its dense run under late resetting. The transfer stage trains that
 ticket under a *target recipe*, another Runner (other data, or other training hyperparameters
 such as the optimizer), beside controls built the way the experiment's controls are
-(:data:`lottery.engine.variants.VARIANTS`): ``random_mask`` is the *random ticket*, a random mask with
-the ticket's per-layer densities and the same starting weights.
+(:data:`lottery.engine.variants.VARIANTS`): ``random_mask`` is the *random ticket*, a random mask
+with the ticket's per-layer densities and the same starting weights.
 
 Each transferred network is keyed by the source ticket's identity
 (``store.key_id(source_network.key)``, which names the source recipe, mask lineage and start)
