@@ -334,7 +334,7 @@ def sparse_path(ctx: Context) -> Outcome:
         work, hp.training, ctx.device, "auto")
     out.agreement["crossover in [0, ladder top]"] = (
         0.0 if 0 <= found <= sparse.LADDER[0] else 1.0, 0.0)
-    out.notes.append(f"fc1 training crossover {crossover:.1%} density")
+    out.notes.append(f"fc1 training crossover {found:.1%} density")
     return out
 
 

@@ -3,6 +3,7 @@ what fits and names the command for the rest, the summary table, no kernel warni
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import pytest
 
 from lottery.core.hparams import HparamError
 from lottery.run import reproduce
+from lottery.run.registry import CHECKS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONV = ROOT / "notebooks" / "02_conv_cifar10.ipynb"
@@ -169,9 +171,11 @@ def test_the_summary_prints_when_a_plan_cannot_be_made_after_a_failure(
 
 
 def test_every_study_check_gets_all_its_parameters_from_its_notebook():
-    """check_study skips a check whose parameters it lacks: none may lack any."""
-    for notebook, checks in reproduce.STUDY_CHECKS.items():
-        known = {*reproduce.plans.notebook_defaults(ROOT / "notebooks" / f"{notebook}.ipynb"),
-                 "profile"}
-        for check in checks:
-            assert set(reproduce.inspect.signature(check).parameters) <= known, notebook
+    """A registry check skips a check whose parameters it lacks: none may lack any, and every
+    notebook's own defaults pass its check."""
+    for notebook, check in CHECKS.items():
+        defaults = reproduce.plans.notebook_defaults(ROOT / "notebooks" / f"{notebook}.ipynb")
+        known = {*defaults, "profile"}
+        for one in getattr(check, "checks", ()):
+            assert set(inspect.signature(one).parameters) <= known, notebook
+        check(defaults | {"profile": "quick"})

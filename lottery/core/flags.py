@@ -22,6 +22,8 @@ PREFIX = "hp:"  # argparse destinations of generated flags
 HELP = {
     "model.name": "architecture",
     "model.dropout": "dropout rate of the fully connected layers (LTH Fig. 6: 0.5)",
+    "model.width": "multiplier of the hidden widths (fc units, conv channels); 1: the paper's",
+    "model.init": "initialization scheme of the weights (glorot_normal: the paper's)",
     "data.dataset": "dataset (a *synthetic* name is the offline stand-in)",
     "data.val_size": "training examples held out for early stopping",
     "data.split_seed": "seed of the train/validation split",
