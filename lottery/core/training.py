@@ -423,17 +423,8 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
     if not 0 <= start_iteration < hp.iterations:
         raise ValueError(f"start_iteration must be in [0, {hp.iterations}), got {start_iteration}")
     check_memory(model_hp, data, len(members), device, hp.batch_size, eval_batch_size)
-    model, masked_params, masks, frozen = _build(model_hp, data, members, device, speed)
-    if parameterisation is not None:  # the weights stay as built: nothing to mask in the loop
-        model = parameterisation.module(model, members)
-        masked_params, masks, frozen = [], [], None
-    sparse_layers = sparse.setup(model, masked_params, masks, frozen, speed, hp,
-                                 data.input_shape, device,
-                                 crossover.provider(crossovers, hp, device, speed.kernel),
-                                 eval_batch=eval_batch_size)
-    masked_params, masks, frozen = sparse_layers.dense_rest(masked_params, masks, frozen)
-    optimizer = make_optimizer([p for p in sparse_layers.parameters(model) if p.requires_grad],
-                               hp, device, speed.kernel)
+    model, masked_params, masks, frozen, sparse_layers, optimizer = _setup(
+        model_hp, hp, data, members, device, speed, parameterisation, crossovers, eval_batch_size)
     batches = MemberBatches(data.train, [m.data_seed for m in members], hp.batch_size,
                             augment=data.augment)
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if speed.bf16
@@ -446,14 +437,13 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
         try:
             _load_checkpoint(checkpoint, model, optimizer, loop, device)
         except CheckpointError as error:  # set it aside and start afresh (it moved away)
-
             set_aside(Path(checkpoint), f"checkpoint unusable ({error})",
                       then="training from the start of this run")
             return train(model_hp, hp, data, members, device=device,
                          start_iteration=start_iteration, snapshot_at=snapshot_at,
                          checkpoint=checkpoint, checkpoint_every=checkpoint_every, speed=speed,
                          eval_batch_size=eval_batch_size, progress=progress, desc=desc,
-                         parameterisation=parameterisation)
+                         parameterisation=parameterisation, crossovers=crossovers)
     snapshot_at, resumed_at = set(snapshot_at), loop.iteration
 
     bar = tqdm(total=hp.iterations - start_iteration, initial=loop.iteration - start_iteration,
@@ -462,10 +452,8 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
     for iteration in range(loop.iteration, hp.iterations):
         loop.iteration = iteration
         if loop.next_point < len(loop.points) and loop.points[loop.next_point] == iteration:
-            sparse_layers.to_dense()  # the reads below see the dense weights
-            if parameterisation is not None:
-                parameterisation.before_record(model)
-            record(model, data, hp, loop, iteration, eval_batch_size, autocast)
+            _record_at(iteration, model, data, hp, loop, sparse_layers, parameterisation,
+                       eval_batch_size, autocast)
         if iteration in snapshot_at and iteration not in loop.snapshots:
             sparse_layers.to_dense()
             loop.snapshots[iteration] = [member_state(model, k) for k in range(model.members)]
@@ -485,13 +473,40 @@ def train(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle, members
         if (iteration + 1) % hp.eval_every == 0 or iteration + 1 == hp.iterations:
             bar.update(iteration + 1 - bar.n - start_iteration)
     bar.close()
-    sparse_layers.to_dense()
-    if parameterisation is not None:
-        parameterisation.before_record(model)
-    record(model, data, hp, loop, hp.iterations, eval_batch_size, autocast)
+    _record_at(hp.iterations, model, data, hp, loop, sparse_layers, parameterisation,
+               eval_batch_size, autocast)
     if parameterisation is not None:
         return parameterisation.finish(model, data, loop, eval_batch_size, autocast)
     return _finish(model, data, hp, loop, eval_batch_size, autocast)
+
+
+def _setup(model_hp: ModelHparams, hp: TrainingHparams, data: DataBundle,
+           members: Sequence[Member], device: torch.device, speed: SpeedOptions,
+           parameterisation: Parameterisation | None, crossovers, eval_batch_size: int):
+    """The batched model, what the loop masks (none under a parameterisation: the weights stay
+    as built), the layers the sparse path takes over, and the optimizer of what trains."""
+    model, masked_params, masks, frozen = _build(model_hp, data, members, device, speed)
+    if parameterisation is not None:
+        model = parameterisation.module(model, members)
+        masked_params, masks, frozen = [], [], None
+    sparse_layers = sparse.setup(model, masked_params, masks, frozen, speed, hp,
+                                 data.input_shape, device,
+                                 crossover.provider(crossovers, hp, device, speed.kernel),
+                                 eval_batch=eval_batch_size)
+    masked_params, masks, frozen = sparse_layers.dense_rest(masked_params, masks, frozen)
+    optimizer = make_optimizer([p for p in sparse_layers.parameters(model) if p.requires_grad],
+                               hp, device, speed.kernel)
+    return model, masked_params, masks, frozen, sparse_layers, optimizer
+
+
+def _record_at(iteration: int, model: LotteryModel, data: DataBundle, hp: TrainingHparams,
+               loop: LoopState, sparse_layers, parameterisation: Parameterisation | None,
+               eval_batch_size: int, autocast) -> None:
+    """One evaluation point: the reads see the dense weights (and a parameterisation's)."""
+    sparse_layers.to_dense()
+    if parameterisation is not None:
+        parameterisation.before_record(model)
+    record(model, data, hp, loop, iteration, eval_batch_size, autocast)
 
 
 def _masked_update(optimizer: torch.optim.Optimizer, masked: list[Tensor], masks: list[Tensor],
